@@ -1,0 +1,32 @@
+import type { CommandModule } from './command.js';
+import { inspectImage } from '../core/inspect.js';
+
+function mib(n: number): string { return `${(n / 1048576).toFixed(1)} MiB`; }
+
+export const inspectCommand: CommandModule = {
+  command: 'inspect <dir>',
+  describe: 'show what an image holds',
+  builder: (y) => y
+    .positional('dir', { type: 'string', describe: 'image directory' })
+    .option('json', { type: 'boolean', default: false, describe: 'print JSON' }),
+  handler: async (argv) => {
+    const s = inspectImage(String(argv.dir));
+    if (argv.json) {
+      process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+      return 0;
+    }
+    const out: string[] = [];
+    out.push(`image ${s.dir}: format ${s.format}, godwit ${s.godwit}, kernel ${s.kernel}, made ${s.created}`);
+    if (s.parent) out.push(`parent image: ${s.parent}`);
+    out.push(`${s.processes.length} process(es), ${mib(s.totalPageBytes)} of pages`);
+    for (const p of s.processes) {
+      out.push(`  pid ${p.pid} (${p.comm}) ppid ${p.ppid} pgid ${p.pgid} sid ${p.sid}${p.zombie ? ' zombie' : ''}`);
+      if (p.zombie) continue;
+      out.push(`    exe ${p.exe}, cwd ${p.cwd}`);
+      out.push(`    threads ${p.threads.join(' ')}; ${p.vmas} mappings; ${p.pages} pages (${mib(p.pageBytes)})`);
+      for (const f of p.fds) out.push(`    fd ${f.fd}: ${f.kind} ${f.target}`);
+    }
+    process.stdout.write(out.join('\n') + '\n');
+    return 0;
+  },
+};

@@ -1,0 +1,133 @@
+// Checkpoint a process tree: freeze, collect every task's state into an image directory, then
+// kill the tree or let it run on. Any failure before the end leaves the tree running exactly as
+// it was: registers and masks are put back and every thread is detached.
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { release } from "node:os";
+import { freezeTree, thawTree, killTree, type FrozenTree } from './ptrace/freeze.js';
+import { Injection, findSyscallInsn } from './ptrace/inject.js';
+import { ProcMem } from './ptrace/memory.js';
+import { readStat } from './proc/stat.js';
+import { readStatus } from './proc/status.js';
+import { dumpThread } from './task/thread.js';
+import { dumpSigactions, dumpSharedPending } from './task/signals.js';
+import { dumpCreds, dumpRlimits, dumpPrctl } from './task/creds.js';
+import { dumpMm } from './mem/mm.js';
+import { ShmemDumper } from './mem/shmem.js';
+import { FdTableDumper } from './files/fdtable.js';
+import { writeRecord } from './image/store.js';
+import { IMAGE_ARCH, IMAGE_FORMAT_VERSION, type Inventory, type ProcessCore, type PstreeEntry } from './image/format.js';
+import { GodwitError } from './errors.js';
+import { logger } from './log.js';
+import { requireRoot } from './privileges.js';
+import { VERSION } from './version.js';
+
+export interface DumpOptions {
+  pid: number;
+  dir: string;
+  leaveRunning?: boolean;
+}
+
+export interface DumpResult {
+  root: number;
+  processes: number;
+  threads: number;
+  pagesBytes: number;
+  freezeMs: number;
+  totalMs: number;
+}
+
+export function cpuFlags(): string[] {
+  const m = /^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+  return m ? m[1]!.split(/\s+/).sort() : [];
+}
+
+function prepareDir(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const stale = readdirSync(dir).filter((f) => /\.(img|mpk)$/.test(f));
+  for (const f of stale) rmSync(join(dir, f));
+}
+
+export function dump(opts: DumpOptions): DumpResult {
+  requireRoot('dump');
+  const log = logger('dump');
+  const t0 = performance.now();
+  if (!Number.isInteger(opts.pid) || opts.pid <= 0) throw new GodwitError(`bad PID ${opts.pid}`, 2);
+  if (!existsSync(`/proc/${opts.pid}`)) throw new GodwitError(`no process with PID ${opts.pid}`, 2);
+  if (opts.pid === process.pid) throw new GodwitError('godwit cannot dump itself', 2);
+  prepareDir(opts.dir);
+  const tree = freezeTree(opts.pid);
+  const tFrozen = performance.now();
+  const injections: Injection[] = [];
+  let pagesBytes = 0;
+  try {
+    const files = new FdTableDumper();
+    const shmem = new ShmemDumper(opts.dir);
+    const pstree: PstreeEntry[] = [];
+    let xsaveSize = 0;
+    for (const p of tree.order()) {
+      const stat = readStat(p.pid);
+      pstree.push({
+        pid: p.pid, ppid: p.pid === tree.root ? stat.ppid : p.ppid, pgid: stat.pgid, sid: stat.sid,
+        threads: p.threads.map((t) => t.tid), ...(p.zombie ? { zombie: p.zombie } : {}),
+      });
+      if (p.zombie) continue;
+      const status = readStatus(p.pid);
+      const probe = new ProcMem(p.pid);
+      const insn = findSyscallInsn(p.pid, probe);
+      probe.close();
+      const inj = new Injection(p.pid, insn);
+      injections.push(inj);
+      for (const t of p.threads) inj.thread(t.tid); // save every thread's registers before we touch any
+      inj.mapScratch();
+      const threads = p.threads.map((t) => dumpThread(inj, t.tid));
+      xsaveSize = Math.max(xsaveSize, ...threads.map((t) => t.xstate.length));
+      const mmDump = dumpMm(opts.dir, inj, stat, shmem);
+      pagesBytes += mmDump.bytes;
+      const core: ProcessCore = {
+        pid: p.pid, comm: status.name, cwd: readlinkSync(`/proc/${p.pid}/cwd`), root: readlinkSync(`/proc/${p.pid}/root`),
+        umask: status.umask, personality: parseInt(readFileSync(`/proc/${p.pid}/personality`, 'utf8'), 16),
+        creds: dumpCreds(p.pid, status), rlimits: dumpRlimits(p.pid), sigactions: dumpSigactions(inj),
+        sharedPending: dumpSharedPending(p.pid), prctl: dumpPrctl(inj), threads, mm: mmDump.mm,
+        fds: files.dumpProcess(p.pid),
+      };
+      inj.unmapScratch();
+      writeRecord(opts.dir, `core-${p.pid}.mpk`, 'core', core);
+      writeRecord(opts.dir, `pagemap-${p.pid}.mpk`, 'pagemap', mmDump.pagemap);
+      log.debug({ pid: p.pid, threads: threads.length, vmas: core.mm.vmas.length, bytes: mmDump.bytes }, 'process dumped');
+    }
+    writeRecord(opts.dir, 'files.mpk', 'files', files.finish());
+    writeRecord(opts.dir, 'shmem.mpk', 'shmem', { objects: shmem.objects });
+    writeRecord(opts.dir, 'pstree.mpk', 'pstree', { entries: pstree });
+    const inv: Inventory = {
+      format: IMAGE_FORMAT_VERSION, godwit: VERSION, arch: IMAGE_ARCH, kernel: release(),
+      created: new Date().toISOString(), root: tree.root, pageSize: 4096, xsaveSize,
+      cpuFlags: cpuFlags(),
+    };
+    // the inventory goes last: an image without one is incomplete and restore refuses it
+    writeRecord(opts.dir, 'inventory.mpk', 'inventory', inv);
+  } catch (e) {
+    release_(injections);
+    thawTree(tree);
+    log.warn({ err: (e as Error).message }, 'dump failed; tree left running');
+    throw e;
+  }
+  release_(injections);
+  const freezeMs = performance.now() - tFrozen;
+  if (opts.leaveRunning) thawTree(tree);
+  else killTree(tree);
+  const threads = [...tree.threads()].length;
+  return { root: tree.root, processes: tree.procs.size, threads, pagesBytes, freezeMs, totalMs: performance.now() - t0 };
+}
+
+function release_(injections: Injection[]): void {
+  for (const inj of injections) {
+    try {
+      if (inj.scratch) inj.unmapScratch();
+    } catch { /* the task is gone */ }
+    try { inj.releaseThreads(); } catch { /* ditto */ }
+    inj.close();
+  }
+}
+
+export type { FrozenTree };

@@ -1,0 +1,120 @@
+// A tree's file descriptors. At dump, every fd is given to the module of its kind; fds that share
+// one open file description (dup, fork) are found with kcmp and share one file entry, so a shared
+// offset comes back shared. At restore, the agent opens each file entry once and sends it to
+// every task that held it.
+//
+// Restore order: all file objects are created in the agent before any task gets them, so a kind
+// that needs another (a future epoll needs its targets) only has to be created after it here.
+import { closeSync } from 'node:fs';
+import { listFds, readFd, type ProcFd } from '../proc/fd.js';
+import { kcmpFile } from '../sys/process.js';
+import type { FdEntry, FileEntry, Files, PipeEntry } from '../image/format.js';
+import { dumpRegular, openRegular } from './regular.js';
+import { dumpChrdev, openChrdev } from './chrdev.js';
+import { dumpPipeEnd, dumpPipeData, pipeIno, PipeMaker } from './pipe.js';
+import { O } from './flags.js';
+import { UnsupportedError } from '../errors.js';
+
+const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFCHR = 0o020000;
+
+interface Seen { pid: number; fd: number; ino: number; link: string; id: number }
+
+export class FdTableDumper {
+  private files: FileEntry[] = [];
+  private seen: Seen[] = [];
+  private pipeEnds = new Map<number, { pid: number; fd: number; ends: Set<'r' | 'w'> }>();
+
+  /** One process's fd table; throws UnsupportedError naming the fd for anything unknown. */
+  dumpProcess(pid: number): FdEntry[] {
+    const out: FdEntry[] = [];
+    for (const n of listFds(pid)) {
+      let fd: ProcFd;
+      try {
+        fd = readFd(pid, n);
+      } catch {
+        continue; // closed meanwhile by another thread? the tree is frozen, so only a race with exit
+      }
+      const same = this.seen.find((s) => s.ino === fd.ino && s.link === fd.link && kcmpFile(s.pid, pid, s.fd, n) === 0);
+      let id: number;
+      if (same) {
+        id = same.id;
+      } else {
+        id = this.files.length + 1;
+        this.files.push(this.classify(pid, id, fd));
+      }
+      this.seen.push({ pid, fd: n, ino: fd.ino, link: fd.link, id });
+      out.push({ fd: n, fileId: id, cloexec: (fd.flags & O.CLOEXEC) !== 0 });
+    }
+    return out;
+  }
+
+  private classify(pid: number, id: number, fd: ProcFd): FileEntry {
+    const ino = pipeIno(fd.link);
+    if (ino !== null) {
+      const e = dumpPipeEnd(id, fd, ino);
+      const p = this.pipeEnds.get(ino) ?? { pid, fd: fd.fd, ends: new Set() };
+      p.ends.add((e as { end: 'r' | 'w' }).end);
+      this.pipeEnds.set(ino, p);
+      return e;
+    }
+    const type = fd.mode & S_IFMT;
+    if (fd.link.startsWith('/') && (type === S_IFREG || type === S_IFDIR || fd.link.endsWith(' (deleted)'))) {
+      return dumpRegular(pid, id, fd);
+    }
+    if (fd.link.startsWith('/') && type === S_IFCHR) return dumpChrdev(pid, id, fd);
+    throw new UnsupportedError(`process ${pid}: fd ${fd.fd} -> ${fd.link}: ${describe(fd.link)} is not supported yet`);
+  }
+
+  /** File entries plus pipe contents; call after every process. */
+  finish(): Files {
+    const pipes: PipeEntry[] = [];
+    for (const [ino, p] of this.pipeEnds) {
+      pipes.push(dumpPipeData(p.pid, p.fd, ino, p.ends.size < 2));
+    }
+    return { files: this.files, pipes };
+  }
+}
+
+function describe(link: string): string {
+  if (link === 'anon_inode:[io_uring]') return 'an io_uring instance';
+  if (link.startsWith('socket:')) return 'a socket';
+  if (link.startsWith('anon_inode:')) return `an ${link.slice(11)} file`;
+  return 'this kind of file';
+}
+
+/** Agent-side open files for a restore, one per file entry. */
+export class FileOpener {
+  private byId = new Map<number, FileEntry>();
+  private opened = new Map<number, number>();
+  private pipes: PipeMaker;
+
+  constructor(files: Files) {
+    for (const f of files.files) this.byId.set(f.id, f);
+    this.pipes = new PipeMaker(new Map(files.pipes.map((p) => [p.id, p])));
+  }
+
+  /** Open everything up front: a missing file fails the restore before any task is built. */
+  openAll(): void {
+    for (const id of this.byId.keys()) this.fd(id);
+  }
+
+  fd(id: number): number {
+    let fd = this.opened.get(id);
+    if (fd !== undefined) return fd;
+    const e = this.byId.get(id);
+    if (!e) throw new UnsupportedError(`image refers to file ${id}, which it does not describe`);
+    switch (e.kind) {
+      case 'reg': fd = openRegular(e); break;
+      case 'chr': fd = openChrdev(e); break;
+      case 'pipe': fd = this.pipes.open(e); break;
+    }
+    this.opened.set(id, fd);
+    return fd;
+  }
+
+  close(): void {
+    for (const fd of this.opened.values()) closeSync(fd);
+    this.opened.clear();
+    this.pipes.close();
+  }
+}

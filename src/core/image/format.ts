@@ -1,0 +1,126 @@
+// The image schema: one record kind per file, like CRIU's images/. Every file carries the format
+// version; 64-bit values that may exceed 2^53 (masks, limits) are hex strings.
+export const IMAGE_FORMAT_VERSION = 1;
+export const IMAGE_ARCH = 'x86_64';
+
+export interface Inventory {
+  format: number;
+  godwit: string;
+  arch: string;
+  kernel: string;
+  created: string;
+  root: number;
+  pageSize: number;
+  xsaveSize: number;
+  cpuFlags: string[];
+  /** the previous image of a pre-dump chain, relative to this image's directory */
+  parent?: string;
+}
+
+export interface PstreeEntry {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  threads: number[];
+  /** exited, not yet reaped by its parent */
+  zombie?: { exitCode: number };
+}
+
+export interface Pstree { entries: PstreeEntry[] }
+
+export interface SigactionEntry { sig: number; handler: number; flags: number; restorer: number; mask: string }
+
+export interface ThreadCore {
+  tid: number;
+  comm: string;
+  regs: Uint8Array;
+  xstate: Uint8Array;
+  sigmask: string;
+  /** siginfo_t (128 bytes each) queued for this thread only */
+  pending: Uint8Array[];
+  rseq?: { ptr: number; size: number; signature: number };
+  tidAddress: number;
+  robustList: { head: number; len: number };
+  altstack: { sp: number; flags: number; size: number };
+}
+
+export type VmaKind = 'anon' | 'file' | 'shmem' | 'vdso' | 'vvar' | 'vvar_vclock' | 'vsyscall';
+
+export interface VmaEntry {
+  start: number;
+  end: number;
+  /** PROT_* bits */
+  prot: number;
+  shared: boolean;
+  kind: VmaKind;
+  /** [heap], [stack], a path, or '' */
+  name: string;
+  /** file mappings and shmem: offset in the backing object, bytes */
+  offset: number;
+  growsDown: boolean;
+  /** VmFlags from smaps that restore turns back into madvise calls */
+  advice: string[];
+  /** shmem: the object's id in shmem.mpk */
+  shmemId?: number;
+  /** file: size and mtime at dump, to refuse a restore over a changed file */
+  fileSize?: number;
+  fileMtime?: number;
+}
+
+export interface MmCore {
+  startCode: number; endCode: number; startData: number; endData: number;
+  startBrk: number; brk: number; startStack: number;
+  argStart: number; argEnd: number; envStart: number; envEnd: number;
+  auxv: Uint8Array;
+  exe: string;
+  vmas: VmaEntry[];
+}
+
+export interface Creds {
+  uid: number[]; gid: number[]; groups: number[];
+  capEff: string; capPrm: string; capInh: string;
+}
+
+export interface FdEntry { fd: number; fileId: number; cloexec: boolean }
+
+export interface ProcessCore {
+  pid: number;
+  comm: string;
+  cwd: string;
+  root: string;
+  umask: number;
+  personality: number;
+  creds: Creds;
+  rlimits: Array<[string, string]>;
+  sigactions: SigactionEntry[];
+  sharedPending: Uint8Array[];
+  prctl: { dumpable: number; pdeathsig: number; subreaper: number; noNewPrivs: number };
+  threads: ThreadCore[];
+  mm: MmCore;
+  fds: FdEntry[];
+}
+
+export type FileEntry =
+  | { id: number; kind: 'reg'; path: string; flags: number; pos: number; size: number; mode: number }
+  | { id: number; kind: 'chr'; path: string; flags: number; rdev: number }
+  | { id: number; kind: 'pipe'; pipeId: number; flags: number; end: 'r' | 'w' };
+
+export interface PipeEntry { id: number; ino: number; size: number; data: Uint8Array; external: boolean }
+
+export interface Files { files: FileEntry[]; pipes: PipeEntry[] }
+
+/** Where a process's pages lie in its pages file: runs of consecutive pages. */
+export interface PagemapEntry { start: number; pages: number; offset: number }
+export interface Pagemap {
+  pid: number;
+  entries: PagemapEntry[];
+  totalPages: number;
+  /** crc32 of each CHUNK_BYTES of the pages file, in order */
+  chunkCrcs: number[];
+}
+
+export interface ShmemObject { id: number; ino: number; size: number; owner: number; entries: PagemapEntry[]; chunkCrcs: number[] }
+export interface Shmem { objects: ShmemObject[] }
+
+export const CHUNK_BYTES = 4 << 20;

@@ -1,0 +1,46 @@
+// A summary of what an image holds, for people and scripts.
+import { readImage } from './image/image.js';
+
+export interface ImageSummary {
+  dir: string;
+  format: number;
+  godwit: string;
+  kernel: string;
+  created: string;
+  root: number;
+  parent?: string;
+  processes: Array<{
+    pid: number; ppid: number; pgid: number; sid: number; comm: string; zombie: boolean;
+    threads: number[]; vmas: number; pages: number; pageBytes: number;
+    fds: Array<{ fd: number; kind: string; target: string }>;
+    exe?: string; cwd?: string;
+  }>;
+  totalPageBytes: number;
+}
+
+export function inspectImage(dir: string): ImageSummary {
+  const img = readImage(dir);
+  const files = new Map(img.files.files.map((f) => [f.id, f]));
+  let total = 0;
+  const processes = img.pstree.entries.map((e) => {
+    const core = img.cores.get(e.pid);
+    const pm = img.pagemaps.get(e.pid);
+    const pages = pm?.totalPages ?? 0;
+    total += pages * 4096;
+    return {
+      pid: e.pid, ppid: e.ppid, pgid: e.pgid, sid: e.sid, comm: core?.comm ?? '(zombie)', zombie: !!e.zombie,
+      threads: e.threads, vmas: core?.mm.vmas.length ?? 0, pages, pageBytes: pages * 4096,
+      fds: (core?.fds ?? []).map((f) => {
+        const file = files.get(f.fileId);
+        const target = !file ? '?' : file.kind === 'pipe' ? `pipe:[${file.pipeId}] (${file.end})` : file.path;
+        return { fd: f.fd, kind: file?.kind ?? '?', target };
+      }),
+      ...(core ? { exe: core.mm.exe, cwd: core.cwd } : {}),
+    };
+  });
+  return {
+    dir, format: img.inventory.format, godwit: img.inventory.godwit, kernel: img.inventory.kernel,
+    created: img.inventory.created, root: img.inventory.root,
+    ...(img.inventory.parent ? { parent: img.inventory.parent } : {}), processes, totalPageBytes: total,
+  };
+}

@@ -1,0 +1,217 @@
+// A process's address space: dump the VMAs, the mm fields and the private pages; restore by
+// mapping every VMA at its address in a stub, writing the pages in large process_vm_writev calls,
+// then PR_SET_MM_MAP for brk/arg/env/auxv/exe.
+import { openSync, closeSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { readSmaps, readMaps, type ProcVma } from '../proc/smaps.js';
+import type { ProcStat } from '../proc/stat.js';
+import { NR } from '../sys/nr.js';
+import { PROT, MAP, MREMAP, MADV, PAGE_SIZE } from '../sys/mman.js';
+import type { Injection } from '../ptrace/inject.js';
+import type { MmCore, Pagemap, ShmemObject, VmaEntry } from '../image/format.js';
+import { PageFileWriter, PageFileReader, type PageRun } from '../image/pagefile.js';
+import { toVmaEntry, pagesInImage } from './vma.js';
+import { scanPages, pagemapBuffer } from './pagemap.js';
+import { ShmemDumper, shmemFile } from './shmem.js';
+import { GodwitError } from '../errors.js';
+import { cstr } from '../sys/libc.js';
+import { O } from '../files/flags.js';
+
+export function pagesFile(pid: number): string { return `pages-${pid}.img`; }
+
+export interface MmDump { mm: MmCore; pagemap: Pagemap; bytes: number }
+
+export function dumpMm(dir: string, inj: Injection, stat: ProcStat, shmem: ShmemDumper): MmDump {
+  const pid = inj.pid;
+  const vmas = readSmaps(pid).filter((v) => v.start !== inj.scratch && v.name !== "[vsyscall]");
+  const entries = vmas.map((v) => toVmaEntry(pid, v));
+  const brk = inj.call('brk', NR.brk, 0);
+  const memFd = openSync(`/proc/${pid}/mem`, 'r');
+  const pmFd = openSync(`/proc/${pid}/pagemap`, 'r');
+  const buf = pagemapBuffer();
+  const runs: PageRun[] = [];
+  try {
+    vmas.forEach((v, i) => {
+      const e = entries[i]!;
+      const mode = pagesInImage(e);
+      if (mode === 'shmem') { shmem.add(pid, v, e, memFd); return; }
+      if (mode === 'none') return;
+      for (const r of scanPages(pmFd, v.start, v.end, mode === 'anon-only', buf)) runs.push({ ...r, force: !v.read });
+    });
+    const w = new PageFileWriter(join(dir, pagesFile(pid)));
+    let pm: Pagemap;
+    try {
+      const placed = w.write(pid, runs, memFd);
+      pm = { pid, entries: placed, totalPages: w.bytes / PAGE_SIZE, chunkCrcs: w.chunkCrcs };
+    } finally {
+      w.close();
+    }
+    const mm: MmCore = {
+      startCode: stat.startCode, endCode: stat.endCode, startData: stat.startData, endData: stat.endData,
+      startBrk: stat.startBrk, brk, startStack: stat.startStack, argStart: stat.argStart, argEnd: stat.argEnd,
+      envStart: stat.envStart, envEnd: stat.envEnd, auxv: readFileSync(`/proc/${pid}/auxv`),
+      exe: readlinkSync(`/proc/${pid}/exe`), vmas: entries,
+    };
+    return { mm, pagemap: pm, bytes: pm.totalPages * PAGE_SIZE };
+  } finally {
+    closeSync(memFd);
+    closeSync(pmFd);
+  }
+}
+
+const SPECIAL = ['vvar', 'vvar_vclock', 'vdso'] as const;
+
+/** An address range free in every layout given, for the scratch area and the vDSO's hop. */
+export function freeArea(layouts: Array<Array<{ start: number; end: number }>>, size: number): number {
+  const all = layouts.flat().sort((a, b) => a.start - b.start);
+  for (let cand = 0x10000000; cand < 0x7f0000000000; cand += 0x40000000) {
+    if (!all.some((v) => v.start < cand + size && v.end > cand)) return cand;
+  }
+  throw new GodwitError('no free address range for the restorer scratch area');
+}
+
+/**
+ * Replace the stub's address space with the image's. Leaves only the scratch area of the stub,
+ * moves the stub's vDSO blocks to where the image had them (glibc holds pointers into them).
+ */
+export function restoreMm(
+  dir: string, inj: Injection, mm: MmCore, pagemap: Pagemap, hop: number,
+  shmemObjects: Map<number, ShmemObject>, shmemOwnerStart: Map<number, { pid: number; start: number; end: number }>,
+): void {
+  const pid = inj.pid;
+  const stub = readMaps(pid);
+  const keep = (v: ProcVma) => v.start === inj.scratch || (SPECIAL as readonly string[]).includes(v.name.slice(1, -1)) || v.name === '[vsyscall]';
+  for (const v of stub) if (!keep(v)) inj.call('munmap', NR.munmap, v.start, v.end - v.start);
+  moveVdso(inj, stub, mm.vmas, hop);
+
+  const fds = new Map<string, number>();
+  const openIn = (path: string, flags: number): number => {
+    const key = `${flags}:${path}`;
+    let fd = fds.get(key);
+    if (fd === undefined) {
+      inj.reset(16);
+      fd = inj.call(`open(${path})`, NR.open, inj.put(cstr(path)), flags | O.CLOEXEC, 0);
+      fds.set(key, fd);
+    }
+    return fd;
+  };
+  const withPages = new Set<number>();
+  for (const e of pagemap.entries) {
+    const v = mm.vmas.find((x) => e.start >= x.start && e.start < x.end);
+    if (v) withPages.add(v.start);
+  }
+  const tempWrite: VmaEntry[] = [];
+  for (const v of mm.vmas) {
+    if ((SPECIAL as readonly string[]).includes(v.kind) || v.kind === 'vsyscall') continue;
+    const len = v.end - v.start;
+    let prot = v.prot;
+    const owner = v.shmemId !== undefined ? shmemOwnerStart.get(v.shmemId) : undefined;
+    const ownsShmem = v.kind === 'shmem' && (!owner || owner.pid === pid);
+    if (withPages.has(v.start) || ownsShmem) {
+      if ((prot & (PROT.READ | PROT.WRITE)) !== (PROT.READ | PROT.WRITE)) tempWrite.push(v);
+      prot |= PROT.READ | PROT.WRITE;
+    }
+    const fixed = MAP.FIXED | (v.growsDown ? MAP.GROWSDOWN : 0);
+    if (v.kind === 'anon') {
+      inj.call('mmap', NR.mmap, v.start, len, prot, MAP.PRIVATE | MAP.ANONYMOUS | fixed, -1, 0);
+    } else if (v.kind === 'file') {
+      const fd = openIn(v.name, v.shared && (v.prot & PROT.WRITE) ? O.RDWR : O.RDONLY);
+      inj.call(`mmap(${v.name})`, NR.mmap, v.start, len, prot, (v.shared ? MAP.SHARED : MAP.PRIVATE) | fixed, fd, v.offset);
+    } else if (v.kind === 'shmem') {
+      if (ownsShmem) {
+        inj.call('mmap(shared anon)', NR.mmap, v.start, len, prot, MAP.SHARED | MAP.ANONYMOUS | fixed, -1, 0);
+        shmemOwnerStart.set(v.shmemId!, { pid, start: v.start, end: v.end });
+      } else {
+        const fd = openIn(`/proc/${owner!.pid}/map_files/${owner!.start.toString(16)}-${owner!.end.toString(16)}`, O.RDWR);
+        inj.call('mmap(shared anon)', NR.mmap, v.start, len, prot, MAP.SHARED | fixed, fd, v.offset);
+      }
+    }
+  }
+  for (const fd of fds.values()) inj.call('close', NR.close, fd);
+
+  const pr = new PageFileReader(join(dir, pagesFile(pid)), pagemap.totalPages, pagemap.chunkCrcs);
+  try {
+    pr.copyTo(pid, pagemap.entries);
+  } finally {
+    pr.close();
+  }
+  for (const v of mm.vmas) {
+    if (v.kind !== 'shmem' || v.shmemId === undefined) continue;
+    const o = shmemObjects.get(v.shmemId);
+    if (!o || o.owner !== pid) continue;
+    const sr = new PageFileReader(join(dir, shmemFile(o.id)), o.entries.reduce((s, e) => s + e.pages, 0), o.chunkCrcs);
+    try { sr.copyTo(pid, o.entries); } finally { sr.close(); }
+  }
+  for (const v of tempWrite) inj.call('mprotect', NR.mprotect, v.start, v.end - v.start, v.prot);
+  applyAdvice(inj, mm.vmas);
+  setMmMap(inj, mm);
+}
+
+function moveVdso(inj: Injection, stub: ProcVma[], vmas: VmaEntry[], hop: number): void {
+  const mine = SPECIAL.map((k) => stub.find((v) => v.name === `[${k}]`));
+  const want = SPECIAL.map((k) => vmas.find((v) => v.kind === k));
+  for (let i = 0; i < SPECIAL.length; i++) {
+    const m = mine[i], w = want[i];
+    if (!w && m) { inj.call('munmap', NR.munmap, m.start, m.end - m.start); continue; }
+    if (w && !m) throw new GodwitError(`the image has a [${SPECIAL[i]}] mapping this kernel does not provide`);
+    if (w && m && w.end - w.start !== m.end - m.start) {
+      throw new GodwitError(`[${SPECIAL[i]}] is ${(w.end - w.start) / PAGE_SIZE} pages in the image and ${(m.end - m.start) / PAGE_SIZE} here: the image comes from another kernel`);
+    }
+  }
+  // Hop through a free area first: the stub's blocks may overlap where the image wants them.
+  let at = hop;
+  const tmp: number[] = [];
+  for (let i = 0; i < SPECIAL.length; i++) {
+    const m = mine[i];
+    if (!m || !want[i]) { tmp.push(0); continue; }
+    const len = m.end - m.start;
+    inj.call('mremap', NR.mremap, m.start, len, len, MREMAP.MAYMOVE | MREMAP.FIXED, at);
+    tmp.push(at);
+    at += len;
+  }
+  for (let i = 0; i < SPECIAL.length; i++) {
+    const w = want[i];
+    if (!w || !tmp[i]) continue;
+    const len = w.end - w.start;
+    inj.call('mremap', NR.mremap, tmp[i]!, len, len, MREMAP.MAYMOVE | MREMAP.FIXED, w.start);
+  }
+}
+
+const ADVICE: Record<string, number> = {
+  hg: MADV.HUGEPAGE, nh: MADV.NOHUGEPAGE, dc: MADV.DONTFORK, dd: MADV.DONTDUMP, wf: MADV.WIPEONFORK,
+  mg: MADV.MERGEABLE, rr: MADV.RANDOM, sr: MADV.SEQUENTIAL,
+};
+
+function applyAdvice(inj: Injection, vmas: VmaEntry[]): void {
+  for (const v of vmas) {
+    if (v.kind === 'vdso' || v.kind === 'vvar' || v.kind === 'vvar_vclock' || v.kind === 'vsyscall') continue;
+    for (const a of v.advice) {
+      const adv = ADVICE[a];
+      // KSM may be off in this kernel; the rest must work
+      if (adv !== undefined) {
+        const r = inj.thread().callRaw(NR.madvise, v.start, v.end - v.start, adv);
+        if (r < 0 && a !== 'mg') throw new GodwitError(`process ${inj.pid}: madvise(${a}) on ${v.start.toString(16)} failed: errno ${-r}`);
+      }
+    }
+  }
+}
+
+const PR_SET_MM = 35, PR_SET_MM_MAP = 14;
+
+function setMmMap(inj: Injection, mm: MmCore): void {
+  inj.reset(16);
+  const exeFd = inj.call(`open(${mm.exe})`, NR.open, inj.put(cstr(mm.exe)), O.RDONLY | O.CLOEXEC, 0);
+  const auxv = Buffer.from(mm.auxv);
+  const auxvAt = inj.put(auxv);
+  const b = Buffer.alloc(104);
+  const fields = [mm.startCode, mm.endCode, mm.startData, mm.endData, mm.startBrk, mm.brk, mm.startStack,
+    mm.argStart, mm.argEnd, mm.envStart, mm.envEnd, auxvAt];
+  fields.forEach((f, i) => b.writeBigUInt64LE(BigInt(f), i * 8));
+  b.writeUInt32LE(auxv.length, 96);
+  b.writeUInt32LE(exeFd, 100);
+  try {
+    inj.call('prctl(PR_SET_MM_MAP)', NR.prctl, PR_SET_MM, PR_SET_MM_MAP, inj.put(b), 104, 0);
+  } finally {
+    inj.call('close', NR.close, exeFd);
+  }
+}

@@ -1,0 +1,47 @@
+// Which pages of a VMA are in use, from /proc/PID/pagemap: 8 bytes a page, read in large slices.
+// Only the high word is decoded (present bit 63, swapped 62, file-or-shared 61): no BigInt per page.
+import { readSync } from 'node:fs';
+import { PAGE_SIZE } from '../sys/mman.js';
+import type { PageRun } from '../image/pagefile.js';
+
+const SLICE_PAGES = 1 << 18; // 2 MiB of pagemap = 1 GiB of address space per read
+
+const PRESENT = 0x80000000, SWAPPED = 0x40000000, FILE = 0x20000000;
+
+/**
+ * Runs of pages to save: present or swapped, and for `anonOnly` (private file mappings) only the
+ * pages that are private copies, not the file's own page cache pages.
+ */
+export function scanPages(pagemapFd: number, start: number, end: number, anonOnly: boolean, buf: Buffer): PageRun[] {
+  const runs: PageRun[] = [];
+  let runStart = -1;
+  const total = (end - start) / PAGE_SIZE;
+  for (let first = 0; first < total; first += SLICE_PAGES) {
+    const n = Math.min(SLICE_PAGES, total - first);
+    const bytes = n * 8;
+    let got = 0;
+    while (got < bytes) {
+      const r = readSync(pagemapFd, buf, got, bytes - got, (start / PAGE_SIZE + first) * 8 + got);
+      if (r <= 0) break;
+      got += r;
+    }
+    for (let i = 0; i < n; i++) {
+      const hi = i * 8 < got ? buf.readUInt32LE(i * 8 + 4) : 0;
+      let take = (hi & (PRESENT | SWAPPED)) !== 0;
+      if (take && anonOnly && (hi & FILE) !== 0) take = false;
+      const page = first + i;
+      if (take) {
+        if (runStart < 0) runStart = page;
+      } else if (runStart >= 0) {
+        runs.push({ start: start + runStart * PAGE_SIZE, pages: page - runStart });
+        runStart = -1;
+      }
+    }
+  }
+  if (runStart >= 0) runs.push({ start: start + runStart * PAGE_SIZE, pages: total - runStart });
+  return runs;
+}
+
+export function pagemapBuffer(): Buffer {
+  return Buffer.alloc(SLICE_PAGES * 8);
+}

@@ -1,0 +1,70 @@
+// Turning /proc VMAs into image VMAs, and deciding which pages of each belong in the image.
+import { statSync } from 'node:fs';
+import type { ProcVma } from '../proc/smaps.js';
+import type { VmaEntry, VmaKind } from '../image/format.js';
+import { PROT } from '../sys/mman.js';
+import { UnsupportedError } from '../errors.js';
+
+/** smaps VmFlags that restore re-applies with madvise (see restore's applyAdvice). */
+export const ADVICE_FLAGS = ['hg', 'nh', 'dc', 'dd', 'wf', 'mg', 'rr', 'sr'] as const;
+
+function kindOf(v: ProcVma): VmaKind {
+  switch (v.name) {
+    case '[vdso]': return 'vdso';
+    case '[vvar]': return 'vvar';
+    case '[vvar_vclock]': return 'vvar_vclock';
+    case '[vsyscall]': return 'vsyscall';
+  }
+  if (v.inode === 0 || v.name === '[heap]' || v.name.startsWith('[stack') || v.name === '') {
+    return v.shared ? 'shmem' : 'anon';
+  }
+  // shared anonymous memory shows as a deleted /dev/zero on the shmem mount
+  if (v.shared && v.name === '/dev/zero' && v.deleted) return 'shmem';
+  if (v.name.startsWith('/')) return 'file';
+  return 'anon';
+}
+
+export function toVmaEntry(pid: number, v: ProcVma): VmaEntry {
+  const kind = kindOf(v);
+  const prot = (v.read ? PROT.READ : 0) | (v.write ? PROT.WRITE : 0) | (v.exec ? PROT.EXEC : 0);
+  const range = `${v.start.toString(16)}-${v.end.toString(16)}`;
+  if (kind === 'file') {
+    if (v.deleted) {
+      throw new UnsupportedError(`process ${pid}: mapping ${range} of deleted file ${v.name}: files deleted while mapped are not supported yet`);
+    }
+    if (v.name.startsWith('/SYSV')) throw new UnsupportedError(`process ${pid}: System V shared memory at ${range} is not supported yet`);
+  }
+  if (!['anon', 'file', 'shmem', 'vdso', 'vvar', 'vvar_vclock', 'vsyscall'].includes(kind)) {
+    throw new UnsupportedError(`process ${pid}: mapping ${range} (${v.name}) is of a kind godwit does not know`);
+  }
+  if (kind === 'anon' && v.name.startsWith('[') && !['[heap]', '[stack]'].includes(v.name)) {
+    throw new UnsupportedError(`process ${pid}: special mapping ${range} ${v.name} is not supported`);
+  }
+  const e: VmaEntry = {
+    start: v.start, end: v.end, prot, shared: v.shared, kind, name: v.name, offset: v.offset,
+    growsDown: v.vmFlags.includes('gd'), advice: v.vmFlags.filter((f) => (ADVICE_FLAGS as readonly string[]).includes(f)),
+  };
+  if (kind === 'file') {
+    try {
+      const st = statSync(v.name);
+      e.fileSize = st.size;
+      e.fileMtime = st.mtimeMs;
+    } catch {
+      throw new UnsupportedError(`process ${pid}: mapped file ${v.name} cannot be found by its path (another mount namespace?)`);
+    }
+  }
+  if ((kind === 'anon' || kind === 'file' || kind === 'shmem') && (v.vmFlags.includes('io') || v.vmFlags.includes('pf'))) {
+    throw new UnsupportedError(`process ${pid}: mapping ${range} (${v.name || 'anonymous'}) maps device memory, which cannot be checkpointed`);
+  }
+  return e;
+}
+
+/** Whether the pages of this VMA live in the image (private copies) or come back by themselves. */
+export function pagesInImage(e: VmaEntry): 'all-present' | 'anon-only' | 'none' | 'shmem' {
+  switch (e.kind) {
+    case 'anon': return 'all-present';
+    case 'file': return e.shared ? 'none' : 'anon-only';
+    case 'shmem': return 'shmem';
+    default: return 'none';
+  }
+}

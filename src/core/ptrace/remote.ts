@@ -1,0 +1,80 @@
+// Remote syscalls (the job of CRIU's compel): make a stopped thread execute one syscall on our
+// behalf. The thread's registers are saved once; each call points rip at a `syscall` instruction
+// with the arguments in registers, single-steps over it and reads rax. `restore()` puts the
+// saved registers back. Pointer arguments live in a scratch area the caller provides.
+import { getRegset, setRegset, ptrace, PTRACE, NT, getSigmask, setSigmask } from '../sys/ptrace.js';
+import { Regs, USER_REGS_SIZE } from '../sys/regs.js';
+import { wait } from '../sys/wait.js';
+import { SIG } from '../sys/process.js';
+import { GodwitError } from '../errors.js';
+import { errnoName } from '../sys/errno.js';
+
+export function getRegs(tid: number): Regs {
+  return new Regs(getRegset(tid, NT.PRSTATUS, USER_REGS_SIZE));
+}
+export function setRegs(tid: number, r: Regs): void {
+  setRegset(tid, NT.PRSTATUS, r.raw);
+}
+
+const ALL_SIGNALS = (1n << 64n) - 1n;
+
+export class RemoteThread {
+  readonly saved: Regs;
+  private savedMask: bigint;
+  /** Signals that arrived while we were stepping; they are handed back at restore(). */
+  readonly caught: number[] = [];
+  private live = true;
+
+  constructor(readonly tid: number, public insn: number) {
+    this.saved = getRegs(tid);
+    this.savedMask = getSigmask(tid);
+    // Everything blocked while we drive the thread: a signal arriving now stays queued instead of
+    // being dequeued under our single-steps.
+    setSigmask(tid, ALL_SIGNALS);
+  }
+
+  /** Run one syscall; returns the kernel's raw result (negative errno on failure). */
+  callRaw(nr: number, ...args: Array<number | bigint>): number {
+    if (!this.live) throw new Error('remote thread already released');
+    const r = this.saved.clone();
+    r.set('rax', nr);
+    r.set('orig_rax', -1);
+    r.set('rip', this.insn);
+    const regs = ['rdi', 'rsi', 'rdx', 'r10', 'r8', 'r9'] as const;
+    regs.forEach((name, i) => r.set(name, args[i] ?? 0));
+    setRegs(this.tid, r);
+    for (;;) {
+      ptrace(PTRACE.SINGLESTEP, this.tid, 0, 0);
+      const st = wait(this.tid);
+      if (st.kind !== 'stopped') {
+        this.live = false;
+        throw new GodwitError(`thread ${this.tid} ended during a remote syscall ${nr} (${st.kind})`);
+      }
+      if (st.signal === SIG.TRAP && st.event === 0) break;
+      if (st.event === 0 && st.signal !== SIG.TRAP) this.caught.push(st.signal);
+      // an interrupt or group-stop trap: step again, the instruction has not run yet
+    }
+    const after = getRegs(this.tid);
+    if (after.num('rip') !== this.insn + 2) {
+      throw new GodwitError(`thread ${this.tid}: remote syscall ${nr} stopped at 0x${after.num('rip').toString(16)}, not after the syscall instruction`);
+    }
+    return after.num('rax');
+  }
+
+  /** Like callRaw but throws on failure, naming the call. */
+  call(name: string, nr: number, ...args: Array<number | bigint>): number {
+    const r = this.callRaw(nr, ...args);
+    if (r < 0 && r > -4096) throw new GodwitError(`pid ${this.tid}: remote ${name} failed: ${errnoName(-r)}`);
+    return r;
+  }
+
+  /** Put back the registers and signal mask the thread had when we took it. */
+  restore(regs: Regs = this.saved, mask: bigint = this.savedMask): void {
+    setRegs(this.tid, regs);
+    setSigmask(this.tid, mask);
+    this.live = false;
+  }
+
+  /** The mask the thread had before we blocked everything. */
+  get originalMask(): bigint { return this.savedMask; }
+}

@@ -1,0 +1,271 @@
+// Restore a process tree from an image: a stub with the root's PID is seized, then every process
+// of the tree is forked from its parent by remote clone3 (with set_tid) so PIDs, parents, groups
+// and sessions come back as they were; each stub's address space, files, signals, threads and
+// credentials are then replaced with the image's, the registers set last, and the tree let go.
+// Until the final detach every stub is traced with PTRACE_O_EXITKILL: a failure or a crash of
+// godwit leaves nothing half-built behind.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { readImage, type Image } from './image/image.js';
+import type { PstreeEntry, ShmemObject } from './image/format.js';
+import { Injection, findSyscallInsn, SCRATCH_SIZE } from './ptrace/inject.js';
+import { ProcMem } from './ptrace/memory.js';
+import { ptrace, ptraceTry, PTRACE, PTRACE_O, PTRACE_EVENT, setSigmask } from './sys/ptrace.js';
+import { wait } from './sys/wait.js';
+import { sys, sysTry } from './sys/libc.js';
+import { NR } from './sys/nr.js';
+import { PROT, MAP } from './sys/mman.js';
+import { killTry, SIG } from './sys/process.js';
+import { readMaps } from './proc/smaps.js';
+import { restoreMm, freeArea } from './mem/mm.js';
+import { FileOpener } from './files/fdtable.js';
+import { FdSender } from './files/transfer.js';
+import { restoreSigactions, requeue } from './task/signals.js';
+import { restoreMisc, restoreCreds, restoreRlimits } from './task/creds.js';
+import { restoreThreadState, finishThread } from './task/thread.js';
+import { nativeHelper } from './native.js';
+import { requireRoot } from './privileges.js';
+import { GodwitError } from './errors.js';
+import { errnoName } from './sys/errno.js';
+import { logger } from './log.js';
+import { cstr } from './sys/libc.js';
+
+export interface RestoreOptions {
+  dir: string;
+  /** return once the tree runs; otherwise wait for the root to exit */
+  detach?: boolean;
+  pidfile?: string;
+  /** how long to wait for a PID held by a zombie that init has not reaped yet */
+  pidWaitMs?: number;
+}
+
+export interface RestoreResult {
+  root: number;
+  processes: number;
+  restoreMs: number;
+  exit?: { code: number } | { signal: number };
+}
+
+const HOP_SIZE = 1 << 20;
+const PR_SET_CHILD_SUBREAPER = 36;
+const CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000; // VM FS FILES SIGHAND THREAD SYSVSEM
+
+function procState(pid: number): { state: string; comm: string } | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return { state: s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3), comm: s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')) };
+  } catch {
+    return null;
+  }
+}
+
+/** Every PID and TID the image needs must be free; a zombie's is waited for, boundedly. */
+function ensurePidsFree(img: Image, waitMs: number): void {
+  const log = logger('restore');
+  const ids = img.pstree.entries.flatMap((e) => [e.pid, ...e.threads]);
+  const deadline = Date.now() + waitMs;
+  for (const id of new Set(ids)) {
+    for (let said = false; ; ) {
+      const st = procState(id);
+      if (!st) break;
+      if (st.state !== 'Z' || Date.now() > deadline) {
+        throw new GodwitError(`PID ${id} is taken by a running process (${st.comm}${st.state === 'Z' ? ', a zombie nobody reaped' : ''}); the tree needs its original PIDs. Stop that process, or restore on another host.`, 6);
+      }
+      if (!said) { log.info({ pid: id }, 'PID held by a zombie; waiting for it to be reaped'); said = true; }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+  }
+}
+
+function waitStop(pid: number): void {
+  for (;;) {
+    const st = wait(pid);
+    if (st.kind === 'stopped' && (st.event === PTRACE_EVENT.STOP || st.signal === SIG.STOP)) return;
+    if (st.kind !== 'stopped') throw new GodwitError(`stub ${pid} died while being restored (${st.kind})`);
+    ptrace(PTRACE.CONT, pid, 0, 0);
+  }
+}
+
+/** The first stub, created by the C helper with the root's PID and orphaned to us or to init. */
+function spawnRootStub(pid: number): number {
+  const r = spawnSync(nativeHelper('godwit-stub'), [String(pid)], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    const why = r.status === 17 ? `PID ${pid} is taken` : (r.stderr || '').trim() || `exit ${r.status}`;
+    throw new GodwitError(`cannot create a process with PID ${pid}: ${why}`, 6);
+  }
+  const got = Number(r.stdout.trim());
+  if (got !== pid) throw new GodwitError(`stub came up with PID ${got}, not ${pid}`);
+  ptrace(PTRACE.SEIZE, pid, 0, PTRACE_O.TRACEFORK | PTRACE_O.TRACECLONE | PTRACE_O.EXITKILL);
+  ptrace(PTRACE.INTERRUPT, pid);
+  waitStop(pid);
+  return pid;
+}
+
+class Builder {
+  readonly injs = new Map<number, Injection>();
+  readonly created: number[] = [];
+  scratch = 0;
+  hop = 0;
+  constructor(readonly img: Image) {}
+
+  /** fork (or clone a thread) from `parent` with the given id, by a remote clone3 */
+  cloneFrom(parent: Injection, tid: number, flags: number, exitSignal: number, viaTid = parent.pid): number {
+    parent.reset(16);
+    const setTid = Buffer.alloc(8);
+    setTid.writeBigUInt64LE(BigInt(tid), 0);
+    const setTidAt = parent.put(setTid);
+    const ca = Buffer.alloc(88);
+    ca.writeBigUInt64LE(BigInt(flags), 0);
+    ca.writeBigUInt64LE(BigInt(exitSignal), 32);
+    ca.writeBigUInt64LE(BigInt(setTidAt), 64);
+    ca.writeBigUInt64LE(1n, 72);
+    const r = parent.thread(viaTid).callRaw(NR.clone3, parent.put(ca), 88);
+    if (r < 0) {
+      throw new GodwitError(`cannot create ${flags ? 'thread' : 'process'} ${tid}: ${-r === 17 ? 'the ID is taken' : errnoName(-r)}`, 6);
+    }
+    if (r !== tid) throw new GodwitError(`clone3 gave ${r}, wanted ${tid}`);
+    this.created.push(tid);
+    waitStop(tid);
+    return tid;
+  }
+
+  createProcess(e: PstreeEntry, parent: Injection | null): void {
+    let inj: Injection;
+    if (!parent) {
+      this.created.push(spawnRootStub(e.pid));
+      const probe = new ProcMem(e.pid);
+      inj = new Injection(e.pid, findSyscallInsn(e.pid, probe));
+      probe.close();
+      const layouts: Array<Array<{ start: number; end: number }>> = [...this.img.cores.values()].map((c) => c.mm.vmas);
+      layouts.push(readMaps(e.pid));
+      const area = freeArea(layouts, SCRATCH_SIZE + HOP_SIZE);
+      this.scratch = area;
+      this.hop = area + SCRATCH_SIZE;
+      inj.call('mmap(scratch)', NR.mmap, area, SCRATCH_SIZE, PROT.READ | PROT.WRITE | PROT.EXEC, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED_NOREPLACE, -1, 0);
+      inj.mem.write(area, Buffer.from([0x0f, 0x05]));
+      inj.scratch = area;
+      inj.insn = area;
+      inj.thread().insn = area;
+      // the stub's own fds (the helper's stdio) are not the tree's
+      inj.call('close_range', NR.close_range, 0, 0xffffffff, 0);
+    } else {
+      this.cloneFrom(parent, e.pid, 0, SIG.CHLD);
+      inj = new Injection(e.pid, this.scratch);
+      inj.scratch = this.scratch;
+    }
+    this.injs.set(e.pid, inj);
+    if (e.sid === e.pid) inj.call('setsid', NR.setsid);
+    for (const c of this.img.pstree.entries.filter((x) => x.ppid === e.pid && x.pid !== e.pid)) {
+      this.createProcess(c, inj);
+    }
+  }
+
+  setGroups(): void {
+    const log = logger('restore');
+    const pids = new Set(this.img.pstree.entries.map((e) => e.pid));
+    for (const e of this.img.pstree.entries) {
+      const inj = this.injs.get(e.pid)!;
+      if (e.sid === e.pid) continue; // a session leader leads its group too
+      if (e.pgid === e.pid || pids.has(e.pgid)) {
+        inj.call(`setpgid(${e.pgid})`, NR.setpgid, 0, e.pgid);
+      } else {
+        log.warn({ pid: e.pid, pgid: e.pgid }, 'process group leader is outside the tree; the process joins the restorer\'s group');
+      }
+    }
+  }
+
+  killAll(): void {
+    for (const pid of this.created) killTry(pid, SIG.KILL);
+    for (const pid of this.created) {
+      try { wait(pid); } catch { /* reaped already */ }
+    }
+  }
+}
+
+export function restore(opts: RestoreOptions): RestoreResult {
+  requireRoot('restore');
+  const log = logger('restore');
+  const t0 = performance.now();
+  const img = readImage(opts.dir);
+  ensurePidsFree(img, opts.pidWaitMs ?? 10_000);
+  const files = new FileOpener(img.files);
+  const sender = new FdSender();
+  const b = new Builder(img);
+  const root = img.pstree.entries[0]!;
+  if (!opts.detach) sys('prctl(PR_SET_CHILD_SUBREAPER)', NR.prctl, PR_SET_CHILD_SUBREAPER, 1);
+  try {
+    files.openAll();
+    b.createProcess(root, null);
+    b.setGroups();
+    const shmemObjects = new Map<number, ShmemObject>(img.shmem.objects.map((o) => [o.id, o]));
+    const shmemOwners = new Map<number, { pid: number; start: number; end: number }>();
+    for (const e of img.pstree.entries) {
+      if (e.zombie) continue;
+      const core = img.cores.get(e.pid)!;
+      const inj = b.injs.get(e.pid)!;
+      restoreMm(img.dir, inj, core.mm, img.pagemaps.get(e.pid)!, b.hop, shmemObjects, shmemOwners);
+      sender.install(inj, core.fds.map((f) => ({ agentFd: files.fd(f.fileId), target: f.fd, cloexec: f.cloexec })));
+      inj.reset(16);
+      inj.call(`chdir(${core.cwd})`, NR.chdir, inj.put(cstr(core.cwd)));
+      if (core.root !== '/') {
+        inj.reset(16);
+        inj.call(`chroot(${core.root})`, NR.chroot, inj.put(cstr(core.root)));
+      }
+      restoreSigactions(inj, core.sigactions);
+      restoreMisc(inj, core);
+      for (const t of core.threads.slice(1)) b.cloneFrom(inj, t.tid, CLONE_THREAD_FLAGS, 0);
+      for (const t of core.threads) restoreThreadState(inj, t);
+      for (const t of core.threads) requeue(inj, t.tid, t.pending, false);
+      requeue(inj, e.pid, core.sharedPending, true);
+      restoreRlimits(e.pid, core.rlimits);
+      restoreCreds(inj, core);
+    }
+    for (const e of img.pstree.entries) if (e.zombie) makeZombie(b.injs.get(e.pid)!, e.zombie.exitCode);
+    // last remote call in each address space: the scratch area unmaps itself
+    for (const e of img.pstree.entries) {
+      if (e.zombie) continue;
+      const inj = b.injs.get(e.pid)!;
+      inj.call('munmap(scratch)', NR.munmap, b.scratch, SCRATCH_SIZE);
+      inj.scratch = 0;
+      for (const t of img.cores.get(e.pid)!.threads) finishThread(inj, t);
+    }
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'restore failed; removing what was built');
+    b.killAll();
+    for (const inj of b.injs.values()) inj.close();
+    throw e;
+  } finally {
+    files.close();
+    sender.close();
+  }
+  for (const e of img.pstree.entries) {
+    if (e.zombie) continue;
+    for (const tid of e.threads) ptraceTry(PTRACE.DETACH, tid, 0, 0);
+    b.injs.get(e.pid)!.close();
+  }
+  const restoreMs = performance.now() - t0;
+  if (opts.pidfile) writeFileSync(opts.pidfile, `${root.pid}\n`);
+  log.debug({ root: root.pid, processes: img.pstree.entries.length, ms: restoreMs }, 'tree restored');
+  const res: RestoreResult = { root: root.pid, processes: img.pstree.entries.length, restoreMs };
+  if (!opts.detach) {
+    const st = wait(root.pid, 0);
+    if (st.kind === 'exited') res.exit = { code: st.code };
+    else if (st.kind === 'signaled') res.exit = { signal: st.signal };
+  }
+  return res;
+}
+
+/** A zombie comes back as a stub that exits with the saved status, left for its parent to reap. */
+function makeZombie(inj: Injection, status: number): void {
+  const t = inj.thread();
+  if ((status & 0x7f) === 0) {
+    try { t.callRaw(NR.exit_group, (status >> 8) & 0xff); } catch { /* it exits: that is the point */ }
+  } else {
+    setSigmask(inj.pid, 0n);
+    ptrace(PTRACE.CONT, inj.pid, 0, status & 0x7f);
+    try { wait(inj.pid); } catch { /* gone */ }
+  }
+  inj.close();
+}
+
+export { sysTry };

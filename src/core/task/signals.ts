@@ -1,0 +1,57 @@
+// Signal dispositions (per process) and the process-wide pending queue. Handlers are read and set
+// by remote rt_sigaction: only the task itself can tell its sa_restorer and sa_mask.
+import { NR } from '../sys/nr.js';
+import { peekSiginfo } from '../sys/ptrace.js';
+import type { Injection } from '../ptrace/inject.js';
+import type { SigactionEntry } from '../image/format.js';
+
+const KSIGACTION = 32; // handler, flags, restorer, mask
+const SIGKILL = 9, SIGSTOP = 19;
+
+export function dumpSigactions(inj: Injection): SigactionEntry[] {
+  const out: SigactionEntry[] = [];
+  inj.reset();
+  const old = inj.space(KSIGACTION);
+  for (let sig = 1; sig <= 64; sig++) {
+    if (sig === SIGKILL || sig === SIGSTOP) continue;
+    inj.call('rt_sigaction', NR.rt_sigaction, sig, 0, old, 8);
+    const b = inj.mem.read(old, KSIGACTION);
+    const e: SigactionEntry = {
+      sig, handler: Number(b.readBigUInt64LE(0)), flags: Number(b.readBigUInt64LE(8)),
+      restorer: Number(b.readBigUInt64LE(16)), mask: b.readBigUInt64LE(24).toString(16),
+    };
+    if (e.handler !== 0 || e.flags !== 0 || e.mask !== '0') out.push(e);
+  }
+  return out;
+}
+
+export function restoreSigactions(inj: Injection, actions: SigactionEntry[]): void {
+  for (const a of actions) {
+    inj.reset(16);
+    const b = Buffer.alloc(KSIGACTION);
+    b.writeBigUInt64LE(BigInt(a.handler), 0);
+    b.writeBigUInt64LE(BigInt(a.flags), 8);
+    b.writeBigUInt64LE(BigInt(a.restorer), 16);
+    b.writeBigUInt64LE(BigInt('0x' + a.mask), 24);
+    inj.call(`rt_sigaction(${a.sig})`, NR.rt_sigaction, a.sig, inj.put(b), 0, 8);
+  }
+}
+
+export function dumpSharedPending(pid: number): Uint8Array[] {
+  return peekSiginfo(pid, true);
+}
+
+/**
+ * Queue signals again, from inside the task so that any si_code is accepted (the kernel only
+ * lets a task forge siginfo for itself). All signals are blocked while we drive the task, so
+ * nothing is delivered under us.
+ */
+export function requeue(inj: Injection, tid: number, infos: Uint8Array[], shared: boolean): void {
+  for (const info of infos) {
+    inj.reset(16);
+    const sig = Buffer.from(info).readInt32LE(0);
+    const at = inj.put(Buffer.from(info));
+    if (shared) inj.thread(tid).call('rt_sigqueueinfo', NR.rt_sigqueueinfo, inj.pid, sig, at);
+    else inj.thread(tid).call('rt_tgsigqueueinfo', NR.rt_tgsigqueueinfo, inj.pid, tid, sig, at);
+  }
+}
