@@ -164,8 +164,11 @@ export function killTree(tree: FrozenTree): void {
   for (const p of tree.procs.values()) if (!p.zombie) kill(p.pid, SIG.KILL);
   // As the tracer we get each thread's exit first; collecting it hands the zombie on to the
   // real parent instead of leaving it stuck behind us in a long-running agent.
-  for (const [, t] of tree.threads()) {
-    try { wait(t.tid); } catch { /* already gone */ }
+  // A leader's exit is reported only after its other threads are reaped: those go first.
+  for (const p of tree.procs.values()) {
+    for (const t of [...p.threads.slice(1), ...p.threads.slice(0, 1)]) {
+      try { wait(t.tid); } catch { /* already gone */ }
+    }
   }
 }
 
