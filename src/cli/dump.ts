@@ -11,7 +11,7 @@ export const dumpCommand: CommandModule = {
     .example('$0 dump -t 1234 -D /tmp/img', 'dump the tree of 1234 and kill it')
     .example('$0 dump -t 1234 -D /tmp/img -R', 'dump and leave it running'),
   handler: async (argv) => {
-    const r = dump({ pid: Number(argv.tree), dir: String(argv['images-dir']), leaveRunning: Boolean(argv['leave-running']) });
+    const r = await dump({ pid: Number(argv.tree), dir: String(argv['images-dir']), leaveRunning: Boolean(argv['leave-running']) });
     process.stderr.write(`dumped ${r.processes} process(es), ${r.threads} thread(s), ${(r.pagesBytes / 1048576).toFixed(1)} MiB of pages in ${r.totalMs.toFixed(0)} ms (frozen ${r.freezeMs.toFixed(0)} ms)${argv['leave-running'] ? '; left running' : ''}\n`);
     return 0;
   },

@@ -10,7 +10,7 @@ export const restoreCommand: CommandModule = {
     .option('pidfile', { type: 'string', describe: 'write the root PID to this file' })
     .example('$0 restore -D /tmp/img -d', 'restore in the background'),
   handler: async (argv) => {
-    const r = restore({
+    const r = await restore({
       dir: String(argv['images-dir']), detach: Boolean(argv.detach),
       ...(argv.pidfile ? { pidfile: String(argv.pidfile) } : {}),
     });

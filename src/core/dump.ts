@@ -48,7 +48,7 @@ function prepareDir(dir: string): void {
   for (const f of stale) rmSync(join(dir, f));
 }
 
-export function dump(opts: DumpOptions): DumpResult {
+export async function dump(opts: DumpOptions): Promise<DumpResult> {
   requireRoot('dump');
   const log = logger('dump');
   const t0 = performance.now();
@@ -82,7 +82,7 @@ export function dump(opts: DumpOptions): DumpResult {
       inj.mapScratch();
       const threads = p.threads.map((t) => dumpThread(inj, t.tid));
       xsaveSize = Math.max(xsaveSize, ...threads.map((t) => t.xstate.length));
-      const mmDump = dumpMm(opts.dir, inj, stat, shmem);
+      const mmDump = await dumpMm(opts.dir, inj, stat, shmem);
       pagesBytes += mmDump.bytes;
       const core: ProcessCore = {
         pid: p.pid, comm: status.name, cwd: readlinkSync(`/proc/${p.pid}/cwd`), root: readlinkSync(`/proc/${p.pid}/root`),

@@ -25,7 +25,7 @@ export function inspectImage(dir: string): ImageSummary {
   const processes = img.pstree.entries.map((e) => {
     const core = img.cores.get(e.pid);
     const pm = img.pagemaps.get(e.pid);
-    const pages = pm?.totalPages ?? 0;
+    const pages = pm ? pm.segments.reduce((t, x) => t + x.totalPages, 0) : 0;
     total += pages * 4096;
     return {
       pid: e.pid, ppid: e.ppid, pgid: e.pgid, sid: e.sid, comm: core?.comm ?? '(zombie)', zombie: !!e.zombie,

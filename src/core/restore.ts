@@ -182,7 +182,7 @@ class Builder {
   }
 }
 
-export function restore(opts: RestoreOptions): RestoreResult {
+export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   requireRoot('restore');
   const log = logger('restore');
   const t0 = performance.now();
@@ -203,7 +203,7 @@ export function restore(opts: RestoreOptions): RestoreResult {
       if (e.zombie) continue;
       const core = img.cores.get(e.pid)!;
       const inj = b.injs.get(e.pid)!;
-      restoreMm(img.dir, inj, core.mm, img.pagemaps.get(e.pid)!, b.hop, shmemObjects, shmemOwners);
+      await restoreMm(img.dir, inj, core.mm, img.pagemaps.get(e.pid)!, b.hop, shmemObjects, shmemOwners);
       sender.install(inj, core.fds.map((f) => ({ agentFd: files.fd(f.fileId), target: f.fd, cloexec: f.cloexec })));
       inj.reset(16);
       inj.call(`chdir(${core.cwd})`, NR.chdir, inj.put(cstr(core.cwd)));

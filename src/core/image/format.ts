@@ -110,17 +110,19 @@ export interface PipeEntry { id: number; ino: number; size: number; data: Uint8A
 
 export interface Files { files: FileEntry[]; pipes: PipeEntry[] }
 
-/** Where a process's pages lie in its pages file: runs of consecutive pages. */
+/** Where pages lie in a segment file: runs of consecutive pages. */
 export interface PagemapEntry { start: number; pages: number; offset: number }
-export interface Pagemap {
-  pid: number;
+/** One file of page data, written by one stream. */
+export interface PageSegment {
+  file: string;
   entries: PagemapEntry[];
   totalPages: number;
-  /** crc32 of each CHUNK_BYTES of the pages file, in order */
+  /** crc32 of each CHUNK_BYTES of the file, in order */
   chunkCrcs: number[];
 }
+export interface Pagemap { pid: number; segments: PageSegment[] }
 
-export interface ShmemObject { id: number; ino: number; size: number; owner: number; entries: PagemapEntry[]; chunkCrcs: number[] }
+export interface ShmemObject { id: number; ino: number; size: number; owner: number; segments: PageSegment[] }
 export interface Shmem { objects: ShmemObject[] }
 
 export const CHUNK_BYTES = 4 << 20;

@@ -3,6 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { readRecord } from './store.js';
 import { IMAGE_ARCH, type Files, type Inventory, type Pagemap, type ProcessCore, type Pstree, type Shmem } from './format.js';
 import { GodwitError, ImageError } from '../errors.js';
+import { checkSegments } from './page-streams.js';
 
 export interface Image {
   dir: string;
@@ -31,9 +32,8 @@ export function readImage(dir: string): Image {
     cores.set(e.pid, core);
     pagemaps.set(e.pid, readRecord<Pagemap>(dir, `pagemap-${e.pid}.mpk`, 'pagemap'));
   }
-  return {
-    dir, inventory, pstree, cores, pagemaps,
-    files: readRecord<Files>(dir, 'files.mpk', 'files'),
-    shmem: readRecord<Shmem>(dir, 'shmem.mpk', 'shmem'),
-  };
+  const shmem = readRecord<Shmem>(dir, 'shmem.mpk', 'shmem');
+  for (const pm of pagemaps.values()) checkSegments(dir, pm.segments);
+  for (const o of shmem.objects) checkSegments(dir, o.segments);
+  return { dir, inventory, pstree, cores, pagemaps, files: readRecord<Files>(dir, 'files.mpk', 'files'), shmem };
 }

@@ -2,59 +2,52 @@
 // mapping every VMA at its address in a stub, writing the pages in large process_vm_writev calls,
 // then PR_SET_MM_MAP for brk/arg/env/auxv/exe.
 import { openSync, closeSync, readFileSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
 import { readSmaps, readMaps, type ProcVma } from '../proc/smaps.js';
 import type { ProcStat } from '../proc/stat.js';
 import { NR } from '../sys/nr.js';
 import { PROT, MAP, MREMAP, MADV, PAGE_SIZE } from '../sys/mman.js';
 import type { Injection } from '../ptrace/inject.js';
 import type { MmCore, Pagemap, ShmemObject, VmaEntry } from '../image/format.js';
-import { PageFileWriter, PageFileReader, type PageRun } from '../image/pagefile.js';
+import { writeSegments, readSegments } from '../image/page-streams.js';
+import type { PageRun } from '../image/page-copy.js';
 import { toVmaEntry, pagesInImage } from './vma.js';
 import { scanPages, pagemapBuffer } from './pagemap.js';
-import { ShmemDumper, shmemFile } from './shmem.js';
+import type { ShmemDumper } from './shmem.js';
 import { GodwitError } from '../errors.js';
 import { cstr } from '../sys/libc.js';
 import { O } from '../files/flags.js';
-
-export function pagesFile(pid: number): string { return `pages-${pid}.img`; }
+import { logger } from '../log.js';
 
 export interface MmDump { mm: MmCore; pagemap: Pagemap; bytes: number }
 
-export function dumpMm(dir: string, inj: Injection, stat: ProcStat, shmem: ShmemDumper): MmDump {
+export async function dumpMm(dir: string, inj: Injection, stat: ProcStat, shmem: ShmemDumper): Promise<MmDump> {
   const pid = inj.pid;
   const vmas = readSmaps(pid).filter((v) => v.start !== inj.scratch && v.name !== "[vsyscall]");
   const entries = vmas.map((v) => toVmaEntry(pid, v));
   const brk = inj.call('brk', NR.brk, 0);
-  const memFd = openSync(`/proc/${pid}/mem`, 'r');
   const pmFd = openSync(`/proc/${pid}/pagemap`, 'r');
   const buf = pagemapBuffer();
   const runs: PageRun[] = [];
   try {
-    vmas.forEach((v, i) => {
+    const tScan = performance.now();
+    for (const [i, v] of vmas.entries()) {
       const e = entries[i]!;
       const mode = pagesInImage(e);
-      if (mode === 'shmem') { shmem.add(pid, v, e, memFd); return; }
-      if (mode === 'none') return;
+      if (mode === 'shmem') { await shmem.add(pid, v, e); continue; }
+      if (mode === 'none') continue;
       for (const r of scanPages(pmFd, v.start, v.end, mode === 'anon-only', buf)) runs.push({ ...r, force: !v.read });
-    });
-    const w = new PageFileWriter(join(dir, pagesFile(pid)));
-    let pm: Pagemap;
-    try {
-      const placed = w.write(pid, runs, memFd);
-      pm = { pid, entries: placed, totalPages: w.bytes / PAGE_SIZE, chunkCrcs: w.chunkCrcs };
-    } finally {
-      w.close();
     }
+    const tCopy = performance.now();
+    const pm: Pagemap = { pid, segments: await writeSegments(dir, `pages-${pid}`, pid, runs) };
+    logger('mm').debug({ pid, scanMs: tCopy - tScan, copyMs: performance.now() - tCopy, runs: runs.length }, 'pages dumped');
     const mm: MmCore = {
       startCode: stat.startCode, endCode: stat.endCode, startData: stat.startData, endData: stat.endData,
       startBrk: stat.startBrk, brk, startStack: stat.startStack, argStart: stat.argStart, argEnd: stat.argEnd,
       envStart: stat.envStart, envEnd: stat.envEnd, auxv: readFileSync(`/proc/${pid}/auxv`),
       exe: readlinkSync(`/proc/${pid}/exe`), vmas: entries,
     };
-    return { mm, pagemap: pm, bytes: pm.totalPages * PAGE_SIZE };
+    return { mm, pagemap: pm, bytes: pm.segments.reduce((t, x) => t + x.totalPages, 0) * PAGE_SIZE };
   } finally {
-    closeSync(memFd);
     closeSync(pmFd);
   }
 }
@@ -74,10 +67,10 @@ export function freeArea(layouts: Array<Array<{ start: number; end: number }>>, 
  * Replace the stub's address space with the image's. Leaves only the scratch area of the stub,
  * moves the stub's vDSO blocks to where the image had them (glibc holds pointers into them).
  */
-export function restoreMm(
+export async function restoreMm(
   dir: string, inj: Injection, mm: MmCore, pagemap: Pagemap, hop: number,
   shmemObjects: Map<number, ShmemObject>, shmemOwnerStart: Map<number, { pid: number; start: number; end: number }>,
-): void {
+): Promise<void> {
   const pid = inj.pid;
   const stub = readMaps(pid);
   const keep = (v: ProcVma) => v.start === inj.scratch || (SPECIAL as readonly string[]).includes(v.name.slice(1, -1)) || v.name === '[vsyscall]';
@@ -96,7 +89,7 @@ export function restoreMm(
     return fd;
   };
   const withPages = new Set<number>();
-  for (const e of pagemap.entries) {
+  for (const e of pagemap.segments.flatMap((s) => s.entries)) {
     const v = mm.vmas.find((x) => e.start >= x.start && e.start < x.end);
     if (v) withPages.add(v.start);
   }
@@ -129,18 +122,11 @@ export function restoreMm(
   }
   for (const fd of fds.values()) inj.call('close', NR.close, fd);
 
-  const pr = new PageFileReader(join(dir, pagesFile(pid)), pagemap.totalPages, pagemap.chunkCrcs);
-  try {
-    pr.copyTo(pid, pagemap.entries);
-  } finally {
-    pr.close();
-  }
+  await readSegments(dir, pid, pagemap.segments);
   for (const v of mm.vmas) {
     if (v.kind !== 'shmem' || v.shmemId === undefined) continue;
     const o = shmemObjects.get(v.shmemId);
-    if (!o || o.owner !== pid) continue;
-    const sr = new PageFileReader(join(dir, shmemFile(o.id)), o.entries.reduce((s, e) => s + e.pages, 0), o.chunkCrcs);
-    try { sr.copyTo(pid, o.entries); } finally { sr.close(); }
+    if (o && o.owner === pid) await readSegments(dir, pid, o.segments);
   }
   for (const v of tempWrite) inj.call('mprotect', NR.mprotect, v.start, v.end - v.start, v.prot);
   applyAdvice(inj, mm.vmas);

@@ -2,7 +2,7 @@
 // Only the high word is decoded (present bit 63, swapped 62, file-or-shared 61): no BigInt per page.
 import { readSync } from 'node:fs';
 import { PAGE_SIZE } from '../sys/mman.js';
-import type { PageRun } from '../image/pagefile.js';
+import type { PageRun } from '../image/page-copy.js';
 
 const SLICE_PAGES = 1 << 18; // 2 MiB of pagemap = 1 GiB of address space per read
 

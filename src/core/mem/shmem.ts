@@ -9,12 +9,10 @@ import { NR } from '../sys/nr.js';
 import { PAGE_SIZE } from '../sys/mman.js';
 import type { ProcVma } from '../proc/smaps.js';
 import type { ShmemObject, VmaEntry } from '../image/format.js';
-import { PageFileWriter, type PageRun } from '../image/pagefile.js';
-import { join } from 'node:path';
+import { writeSegments } from '../image/page-streams.js';
+import type { PageRun } from '../image/page-copy.js';
 
 const SEEK_DATA = 3, SEEK_HOLE = 4;
-
-export function shmemFile(id: number): string { return `shmem-${id}.img`; }
 
 export class ShmemDumper {
   readonly objects: ShmemObject[] = [];
@@ -23,21 +21,14 @@ export class ShmemDumper {
   constructor(private dir: string) {}
 
   /** Tag the VMA with its object; the first process to map an object has its pages saved. */
-  add(pid: number, v: ProcVma, e: VmaEntry, memFd: number): void {
+  async add(pid: number, v: ProcVma, e: VmaEntry): Promise<void> {
     let o = this.byIno.get(v.inode);
     if (o) { e.shmemId = o.id; return; }
-    o = { id: this.objects.length + 1, ino: v.inode, size: v.end - v.start + v.offset, owner: pid, entries: [], chunkCrcs: [] };
+    o = { id: this.objects.length + 1, ino: v.inode, size: v.end - v.start + v.offset, owner: pid, segments: [] };
     this.objects.push(o);
     this.byIno.set(v.inode, o);
     e.shmemId = o.id;
-    const runs = dataRuns(pid, v);
-    const w = new PageFileWriter(join(this.dir, shmemFile(o.id)));
-    try {
-      o.entries = w.write(pid, runs.map((r) => ({ ...r, force: !v.read })), memFd);
-      o.chunkCrcs = w.chunkCrcs;
-    } finally {
-      w.close();
-    }
+    o.segments = await writeSegments(this.dir, `shmem-${o.id}`, pid, dataRuns(pid, v).map((r) => ({ ...r, force: !v.read })));
   }
 }
 

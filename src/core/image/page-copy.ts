@@ -1,0 +1,122 @@
+// Moving page data between a process and one segment file, through one bounded buffer:
+// process_vm_readv + pwrite out, pread + process_vm_writev in, up to 1024 ranges per call. Pure
+// synchronous functions, run by the page stream workers (or inline for small jobs).
+import { openSync, closeSync, readSync, writeSync, fstatSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import { processVm, IOV_MAX } from '../sys/process.js';
+import { addr } from '../sys/libc.js';
+import { PAGE_SIZE } from '../sys/mman.js';
+import { CHUNK_BYTES, type PagemapEntry } from './format.js';
+
+export const WINDOW = 4 * CHUNK_BYTES; // 16 MiB: the memory a stream holds, whatever the process size
+
+/** A run of pages; `force` runs go through /proc/PID/mem (not readable by the process itself). */
+export interface PageRun { start: number; pages: number; force?: boolean }
+
+interface Part { addr: number; len: number; fileOff: number; force: boolean }
+
+/** The parts of each WINDOW-sized slice of the file, in file order. */
+function* slices(entries: Array<PagemapEntry & { force?: boolean }>): Generator<{ off: number; len: number; parts: Part[] }> {
+  let cur: { off: number; len: number; parts: Part[] } | null = null;
+  for (const e of entries) {
+    let a = e.start, off = e.offset, left = e.pages * PAGE_SIZE;
+    while (left > 0) {
+      const w = Math.floor(off / WINDOW) * WINDOW;
+      if (!cur || cur.off !== w) {
+        if (cur) yield cur;
+        cur = { off: w, len: 0, parts: [] };
+      }
+      const n = Math.min(left, w + WINDOW - off);
+      cur.parts.push({ addr: a, len: n, fileOff: off, force: !!e.force });
+      cur.len = off + n - w;
+      a += n; off += n; left -= n;
+    }
+  }
+  if (cur) yield cur;
+}
+
+function vmBatches(write: boolean, pid: number, buf: Buffer, base: number, parts: Part[]): void {
+  const bufAddr = addr(buf);
+  for (let i = 0; i < parts.length; ) {
+    let j = i + 1;
+    while (j < parts.length && j - i < IOV_MAX && parts[j]!.fileOff === parts[j - 1]!.fileOff + parts[j - 1]!.len) j++;
+    const batch = parts.slice(i, j);
+    const want = batch.reduce((s, p) => s + p.len, 0);
+    const got = processVm(write, pid, bufAddr + BigInt(batch[0]!.fileOff - base), batch.map((p) => [p.addr, p.len]));
+    if (got !== want) {
+      throw new Error(`pid ${pid}: ${write ? 'writing' : 'reading'} memory at 0x${batch[0]!.addr.toString(16)} stopped after ${got} of ${want} bytes`);
+    }
+    i = j;
+  }
+}
+
+export interface CopyOutResult { entries: PagemapEntry[]; chunkCrcs: number[]; bytes: number }
+
+export function copyOut(pid: number, path: string, runs: PageRun[]): CopyOutResult {
+  const entries: Array<PagemapEntry & { force?: boolean }> = [];
+  let off = 0;
+  for (const r of runs) { entries.push({ start: r.start, pages: r.pages, offset: off, force: !!r.force }); off += r.pages * PAGE_SIZE; }
+  const fd = openSync(path, 'w', 0o600);
+  const chunkCrcs: number[] = [];
+  let memFd = -1;
+  try {
+    const buf = Buffer.allocUnsafe(Math.min(WINDOW, Math.max(off, PAGE_SIZE)));
+    for (const s of slices(entries)) {
+      vmBatches(false, pid, buf, s.off, s.parts.filter((p) => !p.force));
+      for (const p of s.parts.filter((q) => q.force)) {
+        if (memFd < 0) memFd = openSync(`/proc/${pid}/mem`, 'r');
+        for (let done = 0; done < p.len; ) {
+          const n = readSync(memFd, buf, p.fileOff - s.off + done, p.len - done, p.addr + done);
+          if (n <= 0) throw new Error(`pid ${pid}: memory at 0x${(p.addr + done).toString(16)} could not be read`);
+          done += n;
+        }
+      }
+      for (let c = 0; c < s.len; c += CHUNK_BYTES) chunkCrcs.push(crc32(buf.subarray(c, Math.min(c + CHUNK_BYTES, s.len))));
+      for (let done = 0; done < s.len; ) done += writeSync(fd, buf, done, s.len - done, s.off + done);
+    }
+  } finally {
+    closeSync(fd);
+    if (memFd >= 0) closeSync(memFd);
+  }
+  return { entries: entries.map(({ start, pages, offset }) => ({ start, pages, offset })), chunkCrcs, bytes: off };
+}
+
+/** Why a segment file cannot be used, or null when its size and checksum count fit. */
+export function checkSegment(path: string, totalPages: number, chunkCrcs: number[]): string | null {
+  let size: number;
+  try {
+    const fd = openSync(path, 'r');
+    size = fstatSync(fd).size;
+    closeSync(fd);
+  } catch {
+    return 'missing';
+  }
+  if (size !== totalPages * PAGE_SIZE) return `holds ${size} bytes where ${totalPages * PAGE_SIZE} were written: truncated or damaged`;
+  if (chunkCrcs.length !== Math.ceil(size / CHUNK_BYTES)) return 'its checksum list does not match its size';
+  return null;
+}
+
+/** Copy a segment into process `pid`, checking every chunk before any of it is written. */
+export function copyIn(pid: number, path: string, entries: PagemapEntry[], chunkCrcs: number[]): void {
+  const fd = openSync(path, 'r');
+  try {
+    const total = entries.reduce((s, e) => Math.max(s, e.offset + e.pages * PAGE_SIZE), 0);
+    const buf = Buffer.allocUnsafe(Math.min(WINDOW, Math.max(total, PAGE_SIZE)));
+    for (const s of slices([...entries].sort((a, b) => a.offset - b.offset))) {
+      for (let done = 0; done < s.len; ) {
+        const n = readSync(fd, buf, done, s.len - done, s.off + done);
+        if (n <= 0) throw new Error(`${path}: unexpected end of file at ${s.off + done}`);
+        done += n;
+      }
+      for (let c = 0; c < s.len; c += CHUNK_BYTES) {
+        const idx = (s.off + c) / CHUNK_BYTES;
+        if (crc32(buf.subarray(c, Math.min(c + CHUNK_BYTES, s.len))) !== chunkCrcs[idx]) {
+          throw new Error(`${path}: chunk ${idx} checksum mismatch: the page data is damaged`);
+        }
+      }
+      vmBatches(true, pid, buf, s.off, s.parts);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

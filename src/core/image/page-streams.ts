@@ -1,0 +1,113 @@
+// Page data of one process split into segments, each copied by its own stream (a worker thread)
+// into its own file: two files, not one, because writes to one tmpfs file serialize on its
+// inode lock. Small jobs stay on the calling thread: a worker costs more than it saves there.
+import { Worker } from 'node:worker_threads';
+import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { copyOut, copyIn, checkSegment, type CopyOutResult, type PageRun } from './page-copy.js';
+import { PAGE_SIZE } from '../sys/mman.js';
+import type { PageSegment, PagemapEntry } from './format.js';
+import { GodwitError, ImageError } from '../errors.js';
+
+type JobBody =
+  | { op: 'out'; pid: number; path: string; runs: PageRun[] }
+  | { op: 'in'; pid: number; path: string; entries: PagemapEntry[]; chunkCrcs: number[] };
+export type StreamJob = JobBody & { id: number };
+export type StreamReply = { id: number; ok: true; out?: CopyOutResult } | { id: number; ok: false; error: string };
+
+const INLINE_BYTES = 64 << 20;
+const STREAMS = Math.max(1, Math.min(4, availableParallelism()));
+
+class Pool {
+  private workers: Worker[] = [];
+  private next = 1;
+  private waiting = new Map<number, (r: StreamReply) => void>();
+  private rr = 0;
+
+  private worker(): Worker {
+    if (this.workers.length < STREAMS) {
+      const w = new Worker(new URL('./page-worker.js', import.meta.url));
+      w.on('message', (r: StreamReply) => {
+        this.waiting.get(r.id)?.(r);
+        this.waiting.delete(r.id);
+        if (!this.waiting.size) for (const x of this.workers) x.unref(); // idle workers keep no one alive
+      });
+      w.on('error', (e) => { for (const [id, f] of this.waiting) f({ id, ok: false, error: e.message }); this.waiting.clear(); });
+      w.unref();
+      this.workers.push(w);
+      return w;
+    }
+    return this.workers[this.rr++ % this.workers.length]!;
+  }
+
+  run(job: JobBody): Promise<StreamReply> {
+    const id = this.next++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      const w = this.worker();
+      w.ref();
+      w.postMessage({ ...job, id });
+    });
+  }
+}
+
+let pool: Pool | undefined;
+
+/** Split runs into `n` lists of about equal bytes, cutting a run where needed. */
+function split(runs: PageRun[], n: number): PageRun[][] {
+  const total = runs.reduce((s, r) => s + r.pages, 0);
+  const per = Math.ceil(total / n);
+  const out: PageRun[][] = [[]];
+  let fill = 0;
+  for (const r of runs) {
+    let { start, pages } = r;
+    while (pages > 0) {
+      if (fill === per && out.length < n) { out.push([]); fill = 0; }
+      const take = Math.min(pages, per - fill || pages);
+      out[out.length - 1]!.push({ start, pages: take, ...(r.force ? { force: true } : {}) });
+      start += take * PAGE_SIZE; pages -= take; fill += take;
+    }
+  }
+  return out.filter((l) => l.length);
+}
+
+/** Copy the runs of `pid` into segment files named PREFIX.N.img in dir. */
+export async function writeSegments(dir: string, prefix: string, pid: number, runs: PageRun[]): Promise<PageSegment[]> {
+  const bytes = runs.reduce((s, r) => s + r.pages * PAGE_SIZE, 0);
+  const parts = bytes < INLINE_BYTES ? [runs] : split(runs, STREAMS);
+  const seg = (res: CopyOutResult, i: number): PageSegment => ({
+    file: `${prefix}.${i}.img`, entries: res.entries, totalPages: res.bytes / PAGE_SIZE, chunkCrcs: res.chunkCrcs,
+  });
+  if (parts.length === 1) return [seg(copyOut(pid, join(dir, `${prefix}.0.img`), parts[0]!), 0)];
+  pool ??= new Pool();
+  const replies = await Promise.all(parts.map((p, i) => pool!.run({ op: 'out', pid, path: join(dir, `${prefix}.${i}.img`), runs: p })));
+  return replies.map((r, i) => {
+    if (!r.ok) throw new GodwitError(r.error);
+    return seg(r.out!, i);
+  });
+}
+
+/** Refuse damaged or truncated segment files before anything is built from them. */
+export function checkSegments(dir: string, segments: PageSegment[]): void {
+  for (const s of segments) {
+    const why = checkSegment(join(dir, s.file), s.totalPages, s.chunkCrcs);
+    if (why) throw new ImageError(join(dir, s.file), why);
+  }
+}
+
+export async function readSegments(dir: string, pid: number, segments: PageSegment[]): Promise<void> {
+  const bytes = segments.reduce((s, x) => s + x.totalPages * PAGE_SIZE, 0);
+  const fail = (s: PageSegment, msg: string): never => {
+    if (/checksum|end of file/.test(msg)) throw new ImageError(join(dir, s.file), msg.replace(/^.*?: /, ''));
+    throw new GodwitError(msg);
+  };
+  if (segments.length <= 1 || bytes < INLINE_BYTES) {
+    for (const s of segments) {
+      try { copyIn(pid, join(dir, s.file), s.entries, s.chunkCrcs); } catch (e) { fail(s, (e as Error).message); }
+    }
+    return;
+  }
+  pool ??= new Pool();
+  const replies = await Promise.all(segments.map((s) => pool!.run({ op: 'in', pid, path: join(dir, s.file), entries: s.entries, chunkCrcs: s.chunkCrcs })));
+  replies.forEach((r, i) => { if (!r.ok) fail(segments[i]!, r.error); });
+}
