@@ -87,7 +87,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       const core: ProcessCore = {
         pid: p.pid, comm: status.name, cwd: readlinkSync(`/proc/${p.pid}/cwd`), root: readlinkSync(`/proc/${p.pid}/root`),
         umask: status.umask, personality: parseInt(readFileSync(`/proc/${p.pid}/personality`, 'utf8'), 16),
-        creds: dumpCreds(p.pid, status), rlimits: dumpRlimits(p.pid), sigactions: dumpSigactions(inj),
+        creds: dumpCreds(p.pid, status), rlimits: dumpRlimits(inj), sigactions: dumpSigactions(inj),
         sharedPending: dumpSharedPending(p.pid), prctl: dumpPrctl(inj), threads, mm: mmDump.mm,
         fds: files.dumpProcess(p.pid),
       };

@@ -32,7 +32,8 @@ export function inspectImage(dir: string): ImageSummary {
       threads: e.threads, vmas: core?.mm.vmas.length ?? 0, pages, pageBytes: pages * 4096,
       fds: (core?.fds ?? []).map((f) => {
         const file = files.get(f.fileId);
-        const target = !file ? '?' : file.kind === 'pipe' ? `pipe:[${file.pipeId}] (${file.end})` : file.path;
+        const target = !file ? '?' : file.kind === 'pipe' ? `pipe:[${file.pipeId}] (${file.end})`
+          : file.kind === 'eventfd' ? `count ${parseInt(file.count, 16)}` : file.kind === 'epoll' ? `${file.targets.length} watch(es)` : file.path;
         return { fd: f.fd, kind: file?.kind ?? '?', target };
       }),
       ...(core ? { exe: core.mm.exe, cwd: core.cwd } : {}),

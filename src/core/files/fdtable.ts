@@ -13,6 +13,8 @@ import { dumpRegular, openRegular } from './regular.js';
 import { dumpChrdev, openChrdev } from './chrdev.js';
 import { dumpPipeEnd, dumpPipeData, pipeIno, PipeMaker } from './pipe.js';
 import { O } from './flags.js';
+import { dumpEventfd, openEventfd } from './eventfd.js';
+import { dumpEpoll, openEpoll } from './epoll.js';
 import { UnsupportedError } from '../errors.js';
 
 const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFCHR = 0o020000;
@@ -57,6 +59,8 @@ export class FdTableDumper {
       this.pipeEnds.set(ino, p);
       return e;
     }
+    if (fd.link === 'anon_inode:[eventfd]') return dumpEventfd(id, fd);
+    if (fd.link === 'anon_inode:[eventpoll]') return dumpEpoll(id, fd);
     const type = fd.mode & S_IFMT;
     if (fd.link.startsWith('/') && (type === S_IFREG || type === S_IFDIR || fd.link.endsWith(' (deleted)'))) {
       return dumpRegular(pid, id, fd);
@@ -107,10 +111,14 @@ export class FileOpener {
       case 'reg': fd = openRegular(e); break;
       case 'chr': fd = openChrdev(e); break;
       case 'pipe': fd = this.pipes.open(e); break;
+      case 'eventfd': fd = openEventfd(e); break;
+      case 'epoll': fd = openEpoll(e); break;
     }
     this.opened.set(id, fd);
     return fd;
   }
+
+  get entries(): Map<number, FileEntry> { return this.byId; }
 
   close(): void {
     for (const fd of this.opened.values()) closeSync(fd);

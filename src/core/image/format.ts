@@ -104,7 +104,9 @@ export interface ProcessCore {
 export type FileEntry =
   | { id: number; kind: 'reg'; path: string; flags: number; pos: number; size: number; mode: number }
   | { id: number; kind: 'chr'; path: string; flags: number; rdev: number }
-  | { id: number; kind: 'pipe'; pipeId: number; flags: number; end: 'r' | 'w' };
+  | { id: number; kind: 'pipe'; pipeId: number; flags: number; end: 'r' | 'w' }
+  | { id: number; kind: 'eventfd'; flags: number; count: string; semaphore: boolean }
+  | { id: number; kind: 'epoll'; flags: number; targets: Array<{ tfd: number; events: number; data: string }> };
 
 export interface PipeEntry { id: number; ino: number; size: number; data: Uint8Array; external: boolean }
 

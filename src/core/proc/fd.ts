@@ -13,6 +13,8 @@ export interface ProcFd {
   mode: number;
   /** every other "key: value" line of fdinfo, for the fd kind's own module */
   info: Map<string, string>;
+  /** fdinfo as read, for kinds with repeated lines (epoll's tfd entries) */
+  raw: string;
 }
 
 export function listFds(pid: number): number[] {
@@ -22,7 +24,8 @@ export function listFds(pid: number): number[] {
 export function readFd(pid: number, fd: number): ProcFd {
   const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
   const info = new Map<string, string>();
-  for (const line of readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').split('\n')) {
+  const raw = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+  for (const line of raw.split('\n')) {
     const i = line.indexOf(':');
     if (i > 0) info.set(line.slice(0, i).trim(), line.slice(i + 1).trim());
   }
@@ -33,6 +36,6 @@ export function readFd(pid: number, fd: number): ProcFd {
   } catch { /* sockets and anon inodes may refuse stat through the link */ }
   return {
     fd, link, pos: Number(info.get('pos') ?? 0), flags: parseInt(info.get('flags') ?? '0', 8),
-    mntId: Number(info.get('mnt_id') ?? 0), ino: Number(info.get('ino') ?? ino), dev, mode, info,
+    mntId: Number(info.get('mnt_id') ?? 0), ino: Number(info.get('ino') ?? ino), dev, mode, info, raw,
   };
 }

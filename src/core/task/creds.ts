@@ -17,11 +17,15 @@ export function dumpCreds(pid: number, st: ProcStatus): Creds {
   };
 }
 
-export function dumpRlimits(pid: number): Array<[string, string]> {
+/** Read from inside: prlimit on another user's task needs its uids to match ours, even for root. */
+export function dumpRlimits(inj: Injection): Array<[string, string]> {
   const out: Array<[string, string]> = [];
+  inj.reset();
+  const old = inj.space(16);
   for (let r = 0; r < RLIMIT_NLIMITS; r++) {
-    const l = prlimit(pid, r);
-    out.push([l.cur.toString(16), l.max.toString(16)]);
+    inj.call('prlimit64', NR.prlimit64, 0, r, 0, old);
+    const b = inj.mem.read(old, 16);
+    out.push([b.readBigUInt64LE(0).toString(16), b.readBigUInt64LE(8).toString(16)]);
   }
   return out;
 }

@@ -1,0 +1,33 @@
+// Each program sets up state, is dumped (and killed) by godwit, restored with its PIDs, and then
+// checks from the inside that everything is as it was (test/programs/*.c, proto.h).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildProgram, startTarget, roundTrip, verdict, tempDir, cleanup, type Target } from '../lib/harness.js';
+
+const cases: Array<{ name: string; libs?: string[]; extra?: (t: Target) => number[] }> = [
+  { name: 'memory' },
+  { name: 'threads' },
+  { name: 'tree', extra: (t) => (/children=(\d+),(\d+) grandchild=(\d+)/.exec(require_log(t)) ?? []).slice(1).map(Number) },
+  { name: 'cpu', libs: ['-lm'] },
+  { name: 'signals' },
+  { name: 'identity' },
+  { name: 'files' },
+];
+
+import { readFileSync } from 'node:fs';
+function require_log(t: Target): string { return readFileSync(t.log, 'utf8'); }
+
+for (const c of cases) {
+  test(`${c.name}: state comes back exactly after dump and restore`, async (t) => {
+    const bin = buildProgram(c.name, c.libs);
+    const dir = tempDir(c.name);
+    const pids: number[] = [];
+    t.after(() => cleanup(dir, pids));
+    const target = await startTarget(dir, [bin]);
+    pids.push(target.pid);
+    const extra = c.extra?.(target) ?? [];
+    await roundTrip(target, extra);
+    const v = await verdict(target);
+    assert.match(v, /^PASS/, v);
+  });
+}
