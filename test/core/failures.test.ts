@@ -10,7 +10,11 @@ function noStack(s: string): void {
   assert.doesNotMatch(s, /\n\s+at .+:\d+:\d+/, `a stack trace leaked:\n${s}`);
 }
 
-async function stillCounting(pid: number, log: string): Promise<void> {
+/** Mappings as the process sees them: a refused dump must leave no scratch area behind. */
+function maps(pid: number): string { return readFileSync(`/proc/${pid}/maps`, 'utf8'); }
+
+async function stillCounting(pid: number, log: string, mapsBefore?: string): Promise<void> {
+  if (mapsBefore !== undefined) assert.equal(maps(pid), mapsBefore, 'the address space changed');
   const st = status(pid);
   assert.equal(st.TracerPid, '0', 'left traced');
   assert.notEqual(st.State?.[0], 't', 'left stopped');
@@ -27,11 +31,12 @@ test('io_uring is refused at dump time, the process runs on untouched', async (t
   if (!target.pid) { t.skip('io_uring_setup is not available in this kernel'); return; }
   pids.push(target.pid);
   const fd = /fd=(\d+)/.exec(readFileSync(target.log, 'utf8'))![1];
+  const before = maps(target.pid);
   const d = godwit(['dump', '-t', String(target.pid), '-D', join(dir, 'img')]);
   assert.notEqual(d.code, 0);
   assert.match(d.stderr, new RegExp(`process ${target.pid}: fd ${fd} .*io_uring`));
   noStack(d.stderr);
-  await stillCounting(target.pid, target.log);
+  await stillCounting(target.pid, target.log, before);
 });
 
 test('a terminal is refused at dump time, the process runs on untouched', async (t) => {
