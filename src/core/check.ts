@@ -3,9 +3,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, existsSync, openSync, closeSync, writeFileSync, readSync } from 'node:fs';
 import koffi from 'koffi';
-import { sys, sysTry, addr } from './sys/libc.js';
+import { sys, addr } from './sys/libc.js';
 import { NR } from './sys/nr.js';
-import { errnoName } from './sys/errno.js';
 import { ptrace, ptraceTry, PTRACE, NT, getRegset } from './sys/ptrace.js';
 import { wait } from './sys/wait.js';
 import { processVm, kcmpFile, killTry, SIG } from './sys/process.js';
@@ -37,13 +36,13 @@ function freePid(): number {
   throw new Error('no free PID found');
 }
 
-/** ptrace, clone3 set_tid and the xsave size, on a throwaway stub that is nobody's child here. */
-function probeStub(): { ptrace: Probe; clone3: Probe; xsave: number } {
+/** ptrace, clone3 set_tid and the xsave size, on a throwaway seed that is nobody's child here. */
+function probeSeed(): { ptrace: Probe; clone3: Probe; xsave: number } {
   let pid = 0, xsave = 0;
   const clone3 = attempt('clone3 with set_tid', 'restore cannot give processes their original PIDs', 'restore gives every process its original PID', () => {
     const want = freePid();
-    const r = spawnSync(nativeHelper('godwit-stub'), [String(want)], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error((r.stderr || `stub exit ${r.status}`).trim());
+    const r = spawnSync(nativeHelper('godwit-seed'), [String(want)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error((r.stderr || `seed exit ${r.status}`).trim());
     pid = Number(r.stdout.trim());
     if (pid !== want) throw new Error(`asked for PID ${want}, got ${pid}`);
     return `a process was created with PID ${want}`;
@@ -199,17 +198,16 @@ export function checkHost(): HostReport {
     detail: root ? 'CAP_SYS_ADMIN and CAP_SYS_PTRACE are effective' : `running as uid ${process.getuid?.()} without CAP_SYS_ADMIN/CAP_SYS_PTRACE`,
     consequence: root ? 'godwit can trace and rebuild any process' : 'godwit needs root: run it with sudo',
   }];
-  const stub = probeStub();
-  probes.push(stub.ptrace, stub.clone3, ...probeSelf());
+  const seed = probeSeed();
+  probes.push(seed.ptrace, seed.clone3, ...probeSelf());
   const uffd = probeUffd(), scan = probePagemapScan(), soft = probeSoftDirty();
   probes.push(uffd, scan, soft);
   const tracking = uffd.ok && scan.ok ? 'uffd' : soft.ok ? 'soft-dirty' : 'hash';
   const ok = (n: string) => probes.find((p) => p.name === n)?.ok ?? false;
   return {
-    kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), root, probes, tracking, xsaveSize: stub.xsave,
+    kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), root, probes, tracking, xsaveSize: seed.xsave,
     canDump: root && ok('ptrace') && ok('process_vm_readv/writev'),
     canRestore: root && ok('ptrace') && ok('clone3 with set_tid') && ok('PR_SET_MM_MAP'),
   };
 }
 
-export { errnoName, sysTry };

@@ -1,8 +1,8 @@
-// Restore a process tree from an image: a stub with the root's PID is seized, then every process
+// Restore a process tree from an image: a seed with the root's PID is seized, then every process
 // of the tree is forked from its parent by remote clone3 (with set_tid) so PIDs, parents, groups
-// and sessions come back as they were; each stub's address space, files, signals, threads and
+// and sessions come back as they were; each seed's address space, files, signals, threads and
 // credentials are then replaced with the image's, the registers set last, and the tree let go.
-// Until the final detach every stub is traced with PTRACE_O_EXITKILL: a failure or a crash of
+// Until the final detach every seed is traced with PTRACE_O_EXITKILL: a failure or a crash of
 // godwit leaves nothing half-built behind.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { Injection, findSyscallInsn, SCRATCH_SIZE } from './ptrace/inject.js';
 import { ProcMem } from './ptrace/memory.js';
 import { ptrace, ptraceTry, PTRACE, PTRACE_O, PTRACE_EVENT, setSigmask } from './sys/ptrace.js';
 import { wait } from './sys/wait.js';
-import { sys, sysTry } from './sys/libc.js';
+import { sys } from './sys/libc.js';
 import { NR } from './sys/nr.js';
 import { PROT, MAP } from './sys/mman.js';
 import { killTry, SIG } from './sys/process.js';
@@ -82,20 +82,20 @@ function waitStop(pid: number): void {
   for (;;) {
     const st = wait(pid);
     if (st.kind === 'stopped' && (st.event === PTRACE_EVENT.STOP || st.signal === SIG.STOP)) return;
-    if (st.kind !== 'stopped') throw new GodwitError(`stub ${pid} died while being restored (${st.kind})`);
+    if (st.kind !== 'stopped') throw new GodwitError(`seed ${pid} died while being restored (${st.kind})`);
     ptrace(PTRACE.CONT, pid, 0, 0);
   }
 }
 
-/** The first stub, created by the C helper with the root's PID and orphaned to us or to init. */
-function spawnRootStub(pid: number): number {
-  const r = spawnSync(nativeHelper('godwit-stub'), [String(pid)], { encoding: 'utf8' });
+/** The first seed, created by the C helper with the root's PID and orphaned to us or to init. */
+function spawnRootSeed(pid: number): number {
+  const r = spawnSync(nativeHelper('godwit-seed'), [String(pid)], { encoding: 'utf8' });
   if (r.status !== 0) {
     const why = r.status === 17 ? `PID ${pid} is taken` : (r.stderr || '').trim() || `exit ${r.status}`;
     throw new GodwitError(`cannot create a process with PID ${pid}: ${why}`, 6);
   }
   const got = Number(r.stdout.trim());
-  if (got !== pid) throw new GodwitError(`stub came up with PID ${got}, not ${pid}`);
+  if (got !== pid) throw new GodwitError(`seed came up with PID ${got}, not ${pid}`);
   ptrace(PTRACE.SEIZE, pid, 0, PTRACE_O.TRACEFORK | PTRACE_O.TRACECLONE | PTRACE_O.EXITKILL);
   ptrace(PTRACE.INTERRUPT, pid);
   waitStop(pid);
@@ -133,7 +133,7 @@ class Builder {
   createProcess(e: PstreeEntry, parent: Injection | null): void {
     let inj: Injection;
     if (!parent) {
-      this.created.push(spawnRootStub(e.pid));
+      this.created.push(spawnRootSeed(e.pid));
       const probe = new ProcMem(e.pid);
       inj = new Injection(e.pid, findSyscallInsn(e.pid, probe));
       probe.close();
@@ -147,7 +147,7 @@ class Builder {
       inj.scratch = area;
       inj.insn = area;
       inj.thread().insn = area;
-      // the stub's own fds (the helper's stdio) are not the tree's
+      // the seed's own fds (the helper's stdio) are not the tree's
       inj.call('close_range', NR.close_range, 0, 0xffffffff, 0);
     } else {
       this.cloneFrom(parent, e.pid, 0, SIG.CHLD);
@@ -257,7 +257,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   return res;
 }
 
-/** A zombie comes back as a stub that exits with the saved status, left for its parent to reap. */
+/** A zombie comes back as a seed that exits with the saved status, left for its parent to reap. */
 function makeZombie(inj: Injection, status: number): void {
   const t = inj.thread();
   if ((status & 0x7f) === 0) {
@@ -270,4 +270,3 @@ function makeZombie(inj: Injection, status: number): void {
   inj.close();
 }
 
-export { sysTry };

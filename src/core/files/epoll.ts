@@ -2,7 +2,6 @@
 // task with remote epoll_ctl once the task's fds are in place, because epoll keys every watch by
 // (file, fd number) and a later EPOLL_CTL_MOD or DEL from the program must find it.
 import { sys } from '../sys/libc.js';
-import { NR } from '../sys/nr.js';
 import type { ProcFd } from '../proc/fd.js';
 import type { FdEntry, FileEntry } from '../image/format.js';
 import type { Injection } from '../ptrace/inject.js';
@@ -45,4 +44,3 @@ export function rearmEpolls(inj: Injection, fds: FdEntry[], files: Map<number, F
   }
 }
 
-export { NR };

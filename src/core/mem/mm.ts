@@ -1,5 +1,5 @@
 // A process's address space: dump the VMAs, the mm fields and the private pages; restore by
-// mapping every VMA at its address in a stub, writing the pages in large process_vm_writev calls,
+// mapping every VMA at its address in a seed, writing the pages in large process_vm_writev calls,
 // then PR_SET_MM_MAP for brk/arg/env/auxv/exe.
 import { openSync, closeSync, readFileSync, readlinkSync } from 'node:fs';
 import { readSmaps, readMaps, type ProcVma } from '../proc/smaps.js';
@@ -64,18 +64,18 @@ export function freeArea(layouts: Array<Array<{ start: number; end: number }>>, 
 }
 
 /**
- * Replace the stub's address space with the image's. Leaves only the scratch area of the stub,
- * moves the stub's vDSO blocks to where the image had them (glibc holds pointers into them).
+ * Replace the seed's address space with the image's. Leaves only the scratch area of the seed,
+ * moves the seed's vDSO blocks to where the image had them (glibc holds pointers into them).
  */
 export async function restoreMm(
   dir: string, inj: Injection, mm: MmCore, pagemap: Pagemap, hop: number,
   shmemObjects: Map<number, ShmemObject>, shmemOwnerStart: Map<number, { pid: number; start: number; end: number }>,
 ): Promise<void> {
   const pid = inj.pid;
-  const stub = readMaps(pid);
+  const seed = readMaps(pid);
   const keep = (v: ProcVma) => v.start === inj.scratch || (SPECIAL as readonly string[]).includes(v.name.slice(1, -1)) || v.name === '[vsyscall]';
-  for (const v of stub) if (!keep(v)) inj.call('munmap', NR.munmap, v.start, v.end - v.start);
-  moveVdso(inj, stub, mm.vmas, hop);
+  for (const v of seed) if (!keep(v)) inj.call('munmap', NR.munmap, v.start, v.end - v.start);
+  moveVdso(inj, seed, mm.vmas, hop);
 
   const fds = new Map<string, number>();
   const openIn = (path: string, flags: number): number => {
@@ -133,8 +133,8 @@ export async function restoreMm(
   setMmMap(inj, mm);
 }
 
-function moveVdso(inj: Injection, stub: ProcVma[], vmas: VmaEntry[], hop: number): void {
-  const mine = SPECIAL.map((k) => stub.find((v) => v.name === `[${k}]`));
+function moveVdso(inj: Injection, seed: ProcVma[], vmas: VmaEntry[], hop: number): void {
+  const mine = SPECIAL.map((k) => seed.find((v) => v.name === `[${k}]`));
   const want = SPECIAL.map((k) => vmas.find((v) => v.kind === k));
   for (let i = 0; i < SPECIAL.length; i++) {
     const m = mine[i], w = want[i];
@@ -144,7 +144,7 @@ function moveVdso(inj: Injection, stub: ProcVma[], vmas: VmaEntry[], hop: number
       throw new GodwitError(`[${SPECIAL[i]}] is ${(w.end - w.start) / PAGE_SIZE} pages in the image and ${(m.end - m.start) / PAGE_SIZE} here: the image comes from another kernel`);
     }
   }
-  // Hop through a free area first: the stub's blocks may overlap where the image wants them.
+  // Hop through a free area first: the seed's blocks may overlap where the image wants them.
   let at = hop;
   const tmp: number[] = [];
   for (let i = 0; i < SPECIAL.length; i++) {

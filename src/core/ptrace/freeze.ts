@@ -2,7 +2,7 @@
 // walking /proc again until no new task appears (a task may fork or clone while we walk).
 // Thawing detaches everything, so the tree runs on exactly as before.
 import { readFileSync } from 'node:fs';
-import { ptraceTry, ptrace, PTRACE, PTRACE_EVENT, getSigmask } from '../sys/ptrace.js';
+import { ptraceTry, ptrace, PTRACE, PTRACE_EVENT } from '../sys/ptrace.js';
 import { wait } from '../sys/wait.js';
 import { listChildren, listTids } from '../proc/tree.js';
 import { GodwitError } from '../errors.js';
@@ -172,4 +172,3 @@ export function killTree(tree: FrozenTree): void {
   }
 }
 
-export { getSigmask };

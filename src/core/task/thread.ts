@@ -4,11 +4,10 @@ import { readFileSync } from 'node:fs';
 import { cstr } from '../sys/libc.js';
 import { getRegset, setRegset, NT, peekSiginfo, getRseqConfig } from '../sys/ptrace.js';
 import { getRobustList } from '../sys/process.js';
-import { USER_REGS_SIZE, Regs, applySyscallRestart } from '../sys/regs.js';
+import { Regs, applySyscallRestart } from '../sys/regs.js';
 import { NR } from '../sys/nr.js';
 import type { Injection } from '../ptrace/inject.js';
 import type { ThreadCore } from '../image/format.js';
-import { setRegs } from '../ptrace/remote.js';
 
 const PR_GET_TID_ADDRESS = 40, PR_SET_NAME = 15;
 const XSTATE_MAX = 64 * 1024;
@@ -70,4 +69,3 @@ export function finishThread(inj: Injection, t: ThreadCore): void {
   rt.restore(r, BigInt('0x' + t.sigmask));
 }
 
-export { USER_REGS_SIZE, setRegs };

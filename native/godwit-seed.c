@@ -1,12 +1,12 @@
 /*
- * godwit-stub: the seed of a restored process. It is created with clone3(set_tid) so that it has
+ * godwit-seed: the seed of a restored process. It is created with clone3(set_tid) so that it has
  * the PID the image asks for, then waits in pause() to be seized and rebuilt by the restorer.
  *
  * Why C: the child of clone3 must start in a process image that does nothing on its own; a Node
  * process cannot fork a copy of itself that sits still. It is freestanding (no libc) so that the
- * stub has no rseq registration, no TLS and no threads for the restorer to undo.
+ * seed has no rseq registration, no TLS and no threads for the restorer to undo.
  *
- * usage: godwit-stub PID[,NSPID...]   prints the new PID and exits; the stub is orphaned to the
+ * usage: godwit-seed PID[,NSPID...]   prints the new PID and exits; the seed is orphaned to the
  * nearest subreaper (the restorer, when it waits for the tree) or to init.
  */
 typedef unsigned long u64;
@@ -45,14 +45,14 @@ static void out_num(int fd, s64 v) {
 
 __attribute__((noreturn)) static void die(s64 code) { for (;;) sc1(SYS_exit, code); }
 
-__attribute__((noreturn, used)) void stub_main(long argc, char **argv) {
-  if (argc != 2) { out(2, "usage: godwit-stub PID[,NSPID...]\n"); die(2); }
+__attribute__((noreturn, used)) void seed_main(long argc, char **argv) {
+  if (argc != 2) { out(2, "usage: godwit-seed PID[,NSPID...]\n"); die(2); }
   /* set_tid lists the innermost namespace first; the caller gives outermost first, as NSpid does */
   u64 tids[8]; int n = 0; u64 cur = 0; int have = 0;
   for (const char *p = argv[1];; p++) {
     if (*p >= '0' && *p <= '9') { cur = cur * 10 + (u64)(*p - '0'); have = 1; continue; }
     if ((*p == ',' || *p == 0) && have && n < 8) { tids[n++] = cur; cur = 0; have = 0; if (!*p) break; continue; }
-    out(2, "godwit-stub: bad PID list\n"); die(2);
+    out(2, "godwit-seed: bad PID list\n"); die(2);
   }
   u64 set_tid[8];
   for (int i = 0; i < n; i++) set_tid[i] = tids[n - 1 - i];
@@ -66,7 +66,7 @@ __attribute__((noreturn, used)) void stub_main(long argc, char **argv) {
     sc3(SYS_close_range, 0, ~0U, 0);
     for (;;) sc1(SYS_pause, 0);
   }
-  if (r < 0) { out(2, "godwit-stub: clone3: errno "); out_num(2, -r); out(2, "\n"); die(-r > 0 && -r < 126 ? -r : 1); }
+  if (r < 0) { out(2, "godwit-seed: clone3: errno "); out_num(2, -r); out(2, "\n"); die(-r > 0 && -r < 126 ? -r : 1); }
   out_num(1, r); out(1, "\n");
   die(0);
 }
@@ -75,4 +75,4 @@ __asm__(".globl _start\n_start:\n"
         "  mov (%rsp), %rdi\n"
         "  lea 8(%rsp), %rsi\n"
         "  and $-16, %rsp\n"
-        "  call stub_main\n");
+        "  call seed_main\n");
