@@ -5,15 +5,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildProgram, startTarget, tempDir, cleanup, godwit, waitGone, waitForLog, sleep, ROOT } from '../lib/harness.js';
+import { launch, buildProgram, godwit, waitGone, waitForLog, sleep, ROOT } from '../lib/harness.js';
 
 test('restore without -d waits for the tree and exits with its status', async (t) => {
   const bin = buildProgram('files');
-  const dir = tempDir('fg');
-  const pids: number[] = [];
-  t.after(() => cleanup(dir, pids));
-  const target = await startTarget(dir, [bin]);
-  pids.push(target.pid);
+  const target = await launch(t, 'fg', [bin]);
+  const dir = target.dir;
   const img = join(dir, 'img');
   assert.equal(godwit(['dump', '-t', String(target.pid), '-D', img]).code, 0);
   await waitGone(target.pid);
@@ -31,11 +28,8 @@ test('restore without -d waits for the tree and exits with its status', async (t
 
 test('inspect shows the tree, its files and its pages; --json for scripts', async (t) => {
   const bin = buildProgram('tree');
-  const dir = tempDir('inspect');
-  const pids: number[] = [];
-  t.after(() => cleanup(dir, pids));
-  const target = await startTarget(dir, [bin]);
-  pids.push(target.pid);
+  const target = await launch(t, 'inspect', [bin]);
+  const dir = target.dir;
   const img = join(dir, 'img');
   assert.equal(godwit(['dump', '-t', String(target.pid), '-D', img, '-R']).code, 0);
   const j = godwit(['inspect', img, '--json']);

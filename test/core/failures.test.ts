@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, readdirSync, truncateSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildProgram, startTarget, tempDir, cleanup, godwit, alive, status, verdict, waitGone, sleep, waitForLog } from '../lib/harness.js';
+import { launch, buildProgram, godwit, alive, status, verdict, waitGone, sleep, waitForLog } from '../lib/harness.js';
 
 function noStack(s: string): void {
   assert.doesNotMatch(s, /\n\s+at .+:\d+:\d+/, `a stack trace leaked:\n${s}`);
@@ -24,12 +24,9 @@ async function stillCounting(pid: number, log: string, mapsBefore?: string): Pro
 
 test('io_uring is refused at dump time, the process runs on untouched', async (t) => {
   const bin = buildProgram('iouring');
-  const dir = tempDir('uring');
-  const pids: number[] = [];
-  t.after(() => cleanup(dir, pids));
-  const target = await startTarget(dir, [bin], { ready: /READY (\d+)|NOURING/ });
+  const target = await launch(t, 'uring', [bin], { ready: /READY (\d+)|NOURING/ });
   if (!target.pid) { t.skip('io_uring_setup is not available in this kernel'); return; }
-  pids.push(target.pid);
+  const dir = target.dir;
   const fd = /fd=(\d+)/.exec(readFileSync(target.log, 'utf8'))![1];
   const before = maps(target.pid);
   const d = godwit(['dump', '-t', String(target.pid), '-D', join(dir, 'img')]);
@@ -41,13 +38,8 @@ test('io_uring is refused at dump time, the process runs on untouched', async (t
 
 test('a terminal is refused at dump time, the process runs on untouched', async (t) => {
   const bin = buildProgram('files'); // any protocol program; it is handed a pty master as fd 7
-  const dir = tempDir('tty');
-  const pids: number[] = [];
-  t.after(() => cleanup(dir, pids));
-  const holder = join(dir, 'holder.sh');
-  writeFileSync(holder, `#!/bin/bash\nexec 7<>/dev/ptmx\nPROTO_KEEP_FDS=1 exec "${bin}"\n`, { mode: 0o755 });
-  const target = await startTarget(dir, [holder]);
-  pids.push(target.pid);
+  const target = await launch(t, 'tty', ['bash', '-c', `exec 7<>/dev/ptmx; PROTO_KEEP_FDS=1 exec "${bin}"`]);
+  const dir = target.dir;
   const d = godwit(['dump', '-t', String(target.pid), '-D', join(dir, 'img')]);
   assert.notEqual(d.code, 0);
   assert.match(d.stderr, new RegExp(`process ${target.pid}: fd 7 -> /dev/(ptmx|pts/\\d+): a terminal`));
@@ -57,11 +49,8 @@ test('a terminal is refused at dump time, the process runs on untouched', async 
 
 test('dump --leave-running: the process goes on as if nothing happened', async (t) => {
   const bin = buildProgram('threads');
-  const dir = tempDir('leave');
-  const pids: number[] = [];
-  t.after(() => cleanup(dir, pids));
-  const target = await startTarget(dir, [bin]);
-  pids.push(target.pid);
+  const target = await launch(t, 'leave', [bin]);
+  const dir = target.dir;
   const d = godwit(['dump', '-t', String(target.pid), '-D', join(dir, 'img'), '-R']);
   assert.equal(d.code, 0, d.stderr);
   await stillCounting(target.pid, target.log);
@@ -69,11 +58,8 @@ test('dump --leave-running: the process goes on as if nothing happened', async (
 
 test('restore refuses when the PID is taken, and leaves nothing behind', async (t) => {
   const bin = buildProgram('files');
-  const dir = tempDir('taken');
-  const pids: number[] = [];
-  t.after(() => cleanup(dir, pids));
-  const target = await startTarget(dir, [bin]);
-  pids.push(target.pid);
+  const target = await launch(t, 'taken', [bin]);
+  const dir = target.dir;
   const d = godwit(['dump', '-t', String(target.pid), '-D', join(dir, 'img'), '-R']);
   assert.equal(d.code, 0, d.stderr);
   const before = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).length;
@@ -87,12 +73,8 @@ test('restore refuses when the PID is taken, and leaves nothing behind', async (
 });
 
 async function dumped(tag: string, t: { after: (f: () => void) => void }): Promise<{ dir: string; img: string; pid: number }> {
-  const bin = buildProgram('memory');
-  const dir = tempDir(tag);
-  const pids: number[] = [];
-  t.after(() => cleanup(dir, pids));
-  const target = await startTarget(dir, [bin]);
-  pids.push(target.pid);
+  const target = await launch(t, tag, [buildProgram('memory')]);
+  const dir = target.dir;
   const img = join(dir, 'img');
   const d = godwit(['dump', '-t', String(target.pid), '-D', img]);
   assert.equal(d.code, 0, d.stderr);

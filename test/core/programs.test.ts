@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { buildProgram, startTarget, roundTrip, verdict, tempDir, cleanup, godwit, type Target } from '../lib/harness.js';
+import { launch, buildProgram, roundTrip, verdict, godwit, type Target } from '../lib/harness.js';
 
 const cases: Array<{ name: string; libs?: string[]; extra?: (t: Target) => number[]; image?: (img: string) => void }> = [
   {
@@ -28,11 +28,8 @@ function require_log(t: Target): string { return readFileSync(t.log, 'utf8'); }
 for (const c of cases) {
   test(`${c.name}: state comes back exactly after dump and restore`, async (t) => {
     const bin = buildProgram(c.name, c.libs);
-    const dir = tempDir(c.name);
-    const pids: number[] = [];
-    t.after(() => cleanup(dir, pids));
-    const target = await startTarget(dir, [bin]);
-    pids.push(target.pid);
+    const target = await launch(t, c.name, [bin]);
+    const dir = target.dir;
     const extra = c.extra?.(target) ?? [];
     await roundTrip(target, extra);
     c.image?.(join(dir, 'img'));

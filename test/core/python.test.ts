@@ -3,15 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { PROGRAMS, startTarget, roundTrip, verdict, tempDir, cleanup } from '../lib/harness.js';
+import { launch, PROGRAMS, roundTrip, verdict } from '../lib/harness.js';
 
 test('python with 200 MB of objects and a thread', async (t) => {
   if (spawnSync('python3', ['--version']).status !== 0) { t.skip('python3 is not installed'); return; }
-  const dir = tempDir('python');
-  const pids: number[] = [];
-  t.after(() => cleanup(dir, pids));
-  const target = await startTarget(dir, ['python3', join(PROGRAMS, 'bigpy.py')], { timeoutMs: 60_000 });
-  pids.push(target.pid);
+  const target = await launch(t, 'python', ['python3', join(PROGRAMS, 'bigpy.py')], { timeoutMs: 60_000 });
   await roundTrip(target);
   const v = await verdict(target, 60_000);
   assert.match(v, /^PASS/, v);

@@ -113,3 +113,15 @@ export async function verdict(t: Target, timeoutMs = 20_000): Promise<string> {
   process.kill(t.pid, 'SIGUSR2');
   return (await waitForLog(t.log, /^(PASS|FAIL).*$/m, timeoutMs))[0];
 }
+
+/** A temp dir and a started target, both removed when the test ends, whatever happens. */
+export async function launch(
+  t: { after: (f: () => void) => void }, tag: string, cmd: string[], opts: { ready?: RegExp; timeoutMs?: number } = {},
+): Promise<Target> {
+  const dir = tempDir(tag);
+  const pids: number[] = [];
+  t.after(() => cleanup(dir, pids));
+  const target = await startTarget(dir, cmd, opts);
+  if (target.pid) pids.push(target.pid);
+  return target;
+}
