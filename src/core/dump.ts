@@ -15,6 +15,8 @@ import { dumpCreds, dumpRlimits, dumpPrctl } from './task/creds.js';
 import { dumpMm } from './mem/mm.js';
 import { ShmemDumper } from './mem/shmem.js';
 import { FdTableDumper } from './files/fdtable.js';
+import { dumpItimers, refusePosixTimers } from './task/timers.js';
+import { refuseIsolation } from './task/isolation.js';
 import { writeRecord } from './image/store.js';
 import { IMAGE_ARCH, IMAGE_FORMAT_VERSION, type Inventory, type ProcessCore, type PstreeEntry } from './image/format.js';
 import { GodwitError } from './errors.js';
@@ -73,6 +75,8 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       });
       if (p.zombie) continue;
       const status = readStatus(p.pid);
+      refuseIsolation(p.pid, status);
+      refusePosixTimers(p.pid);
       const probe = new ProcMem(p.pid);
       const insn = findSyscallInsn(p.pid, probe);
       probe.close();
@@ -88,7 +92,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
         pid: p.pid, comm: status.name, cwd: readlinkSync(`/proc/${p.pid}/cwd`), root: readlinkSync(`/proc/${p.pid}/root`),
         umask: status.umask, personality: parseInt(readFileSync(`/proc/${p.pid}/personality`, 'utf8'), 16),
         creds: dumpCreds(p.pid, status), rlimits: dumpRlimits(inj), sigactions: dumpSigactions(inj),
-        sharedPending: dumpSharedPending(p.pid), prctl: dumpPrctl(inj), threads, mm: mmDump.mm,
+        sharedPending: dumpSharedPending(p.pid), prctl: dumpPrctl(inj), itimers: dumpItimers(inj), threads, mm: mmDump.mm,
         fds: files.dumpProcess(p.pid),
       };
       inj.unmapScratch();

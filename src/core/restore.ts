@@ -24,6 +24,7 @@ import { rearmEpolls } from './files/epoll.js';
 import { restoreSigactions, requeue } from './task/signals.js';
 import { restoreMisc, restoreCreds, restoreRlimits } from './task/creds.js';
 import { restoreThreadState, finishThread } from './task/thread.js';
+import { restoreItimers } from './task/timers.js';
 import { nativeHelper } from './native.js';
 import { requireRoot } from './privileges.js';
 import { GodwitError } from './errors.js';
@@ -220,6 +221,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
       for (const t of core.threads) requeue(inj, t.tid, t.pending, false);
       requeue(inj, e.pid, core.sharedPending, true);
       restoreRlimits(e.pid, core.rlimits);
+      restoreItimers(inj, core.itimers);
       restoreCreds(inj, core);
     }
     for (const e of img.pstree.entries) if (e.zombie) makeZombie(b.injs.get(e.pid)!, e.zombie.exitCode);

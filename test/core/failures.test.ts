@@ -47,6 +47,26 @@ test('a terminal is refused at dump time, the process runs on untouched', async 
   await stillCounting(target.pid, target.log);
 });
 
+test('a process under a seccomp filter is refused, and runs on untouched', async (t) => {
+  const target = await launch(t, 'seccomp', [buildProgram('seccomp')], { ready: /READY (\d+)|NOSECCOMP/ });
+  if (!target.pid) { t.skip('seccomp filters (CONFIG_SECCOMP_FILTER) are not available'); return; }
+  const before = maps(target.pid);
+  const d = godwit(['dump', '-t', String(target.pid), '-D', join(target.dir, 'img')]);
+  assert.notEqual(d.code, 0);
+  assert.match(d.stderr, new RegExp(`process ${target.pid} \\(seccomp\\): seccomp filters are not supported`));
+  noStack(d.stderr);
+  await stillCounting(target.pid, target.log, before);
+});
+
+test('a process in another network namespace is refused, and runs on untouched', async (t) => {
+  const target = await launch(t, 'netns', ['unshare', '--net', buildProgram('files')]);
+  const d = godwit(['dump', '-t', String(target.pid), '-D', join(target.dir, 'img')]);
+  assert.notEqual(d.code, 0);
+  assert.match(d.stderr, /another net namespace/);
+  noStack(d.stderr);
+  await stillCounting(target.pid, target.log);
+});
+
 test('dump --leave-running: the process goes on as if nothing happened', async (t) => {
   const bin = buildProgram('threads');
   const target = await launch(t, 'leave', [bin]);

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/rseq.h>
+#include <sys/time.h>
 
 static volatile int got_usr1, got_rt_value = -1;
 static char altstack[65536];
@@ -44,6 +45,8 @@ int main(void) {
   kill(getpid(), SIGUSR1);
   union sigval v = {.sival_int = 4242};
   sigqueue(getpid(), SIGRTMIN + 3, v);
+  struct itimerval it = {.it_interval = {7, 0}, .it_value = {100, 0}}; /* armed, far from firing */
+  setitimer(ITIMER_REAL, &it, 0);
   pthread_t t; pthread_create(&t, 0, th, 0);
   static struct sigaction before[65];
   for (int s = 1; s < 65; s++) if (s != SIGKILL && s != SIGSTOP && s != 32 && s != 33) sigaction(s, 0, &before[s]);
@@ -68,6 +71,8 @@ int main(void) {
   sigprocmask(SIG_UNBLOCK, &block, 0);
   CHECK(got_usr1 == 1, "SIGUSR1 handler ran %d times after unblocking", got_usr1);
   CHECK(got_rt_value == 4242, "real-time signal value %d", got_rt_value);
+  struct itimerval now_it; getitimer(ITIMER_REAL, &now_it);
+  CHECK(now_it.it_interval.tv_sec == 7 && now_it.it_value.tv_sec > 50 && now_it.it_value.tv_sec < 100, "ITIMER_REAL %ld/%ld", (long)now_it.it_value.tv_sec, (long)now_it.it_interval.tv_sec);
   CHECK(rseq_ok(), "rseq of the main thread");
   CHECK(thread_rseq == 1, "rseq of the second thread");
   return proto_finish("signals");

@@ -96,6 +96,7 @@ export interface ProcessCore {
   sigactions: SigactionEntry[];
   sharedPending: Uint8Array[];
   prctl: { dumpable: number; pdeathsig: number; subreaper: number; noNewPrivs: number };
+  itimers: Array<{ which: number; interval: [number, number]; value: [number, number] }>;
   threads: ThreadCore[];
   mm: MmCore;
   fds: FdEntry[];
