@@ -17,6 +17,7 @@ import { ShmemDumper } from './mem/shmem.js';
 import { FdTableDumper } from './files/fdtable.js';
 import { dumpItimers, refusePosixTimers } from './task/timers.js';
 import { refuseIsolation } from './task/isolation.js';
+import { dumpLocks } from './files/locks.js';
 import { writeRecord } from './image/store.js';
 import { IMAGE_ARCH, IMAGE_FORMAT_VERSION, type Inventory, type ProcessCore, type PstreeEntry } from './image/format.js';
 import { GodwitError } from './errors.js';
@@ -93,8 +94,9 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
         umask: status.umask, personality: parseInt(readFileSync(`/proc/${p.pid}/personality`, 'utf8'), 16),
         creds: dumpCreds(p.pid, status), rlimits: dumpRlimits(inj), sigactions: dumpSigactions(inj),
         sharedPending: dumpSharedPending(p.pid), prctl: dumpPrctl(inj), itimers: dumpItimers(inj), threads, mm: mmDump.mm,
-        fds: files.dumpProcess(p.pid),
+        fds: files.dumpProcess(p.pid), locks: [],
       };
+      core.locks = dumpLocks(p.pid, files.lastFds);
       inj.unmapScratch();
       writeRecord(opts.dir, `core-${p.pid}.mpk`, 'core', core);
       writeRecord(opts.dir, `pagemap-${p.pid}.mpk`, 'pagemap', mmDump.pagemap);

@@ -33,7 +33,8 @@ export function inspectImage(dir: string): ImageSummary {
       fds: (core?.fds ?? []).map((f) => {
         const file = files.get(f.fileId);
         const target = !file ? '?' : file.kind === 'pipe' ? `pipe:[${file.pipeId}] (${file.end})`
-          : file.kind === 'eventfd' ? `count ${parseInt(file.count, 16)}` : file.kind === 'epoll' ? `${file.targets.length} watch(es)` : file.path;
+          : file.kind === 'eventfd' ? `count ${parseInt(file.count, 16)}` : file.kind === 'epoll' ? `${file.targets.length} watch(es)`
+          : file.kind === 'timerfd' ? `clock ${file.clockid}, ${file.value[0]}s left` : file.kind === 'signalfd' ? `mask ${file.mask}` : file.path;
         return { fd: f.fd, kind: file?.kind ?? '?', target };
       }),
       ...(core ? { exe: core.mm.exe, cwd: core.cwd } : {}),

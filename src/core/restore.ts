@@ -21,6 +21,7 @@ import { restoreMm, freeArea } from './mem/mm.js';
 import { FileOpener } from './files/fdtable.js';
 import { FdSender } from './files/transfer.js';
 import { rearmEpolls } from './files/epoll.js';
+import { restoreLocks } from './files/locks.js';
 import { restoreSigactions, requeue } from './task/signals.js';
 import { restoreMisc, restoreCreds, restoreRlimits } from './task/creds.js';
 import { restoreThreadState, finishThread } from './task/thread.js';
@@ -208,6 +209,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
       await restoreMm(img.dir, inj, core.mm, img.pagemaps.get(e.pid)!, b.hop, shmemObjects, shmemOwners);
       sender.install(inj, core.fds.map((f) => ({ agentFd: files.fd(f.fileId), target: f.fd, cloexec: f.cloexec })));
       rearmEpolls(inj, core.fds, files.entries);
+      restoreLocks(inj, core.locks, core.fds);
       inj.reset(16);
       inj.call(`chdir(${core.cwd})`, NR.chdir, inj.put(cstr(core.cwd)));
       if (core.root !== '/') {

@@ -15,7 +15,7 @@ export function sleep(ms: number): Promise<void> { return new Promise((r) => set
 export function buildProgram(name: string, extra: string[] = []): string {
   mkdirSync(BUILD, { recursive: true });
   const src = join(PROGRAMS, `${name}.c`);
-  const out = join(BUILD, name);
+  const out = join(BUILD, name.replace(/^.*\//, ''));
   if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
     execFileSync('cc', ['-O1', '-g', '-pthread', '-Wall', '-o', out, src, ...extra], { stdio: 'pipe' });
   }

@@ -15,9 +15,12 @@ import { dumpPipeEnd, dumpPipeData, pipeIno, PipeMaker } from './pipe.js';
 import { O } from './flags.js';
 import { dumpEventfd, openEventfd } from './eventfd.js';
 import { dumpEpoll, openEpoll } from './epoll.js';
+import { dumpTimerfd, openTimerfd } from './timerfd.js';
+import { dumpSignalfd, openSignalfd } from './signalfd.js';
+import { dumpFifo, FifoMaker } from './fifo.js';
 import { UnsupportedError } from '../errors.js';
 
-const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFCHR = 0o020000;
+const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFCHR = 0o020000, S_IFIFO = 0o010000;
 
 interface Seen { pid: number; fd: number; ino: number; link: string; id: number }
 
@@ -27,8 +30,12 @@ export class FdTableDumper {
   private pipeEnds = new Map<number, { pid: number; fd: number; ends: Set<'r' | 'w'> }>();
 
   /** One process's fd table; throws UnsupportedError naming the fd for anything unknown. */
+  /** The fds of the last process dumped, as /proc showed them (for the lock table). */
+  lastFds: ProcFd[] = [];
+
   dumpProcess(pid: number): FdEntry[] {
     const out: FdEntry[] = [];
+    this.lastFds = [];
     for (const n of listFds(pid)) {
       let fd: ProcFd;
       try {
@@ -45,6 +52,7 @@ export class FdTableDumper {
         this.files.push(this.classify(pid, id, fd));
       }
       this.seen.push({ pid, fd: n, ino: fd.ino, link: fd.link, id });
+      this.lastFds.push(fd);
       out.push({ fd: n, fileId: id, cloexec: (fd.flags & O.CLOEXEC) !== 0 });
     }
     return out;
@@ -60,12 +68,19 @@ export class FdTableDumper {
       return e;
     }
     if (fd.link === 'anon_inode:[eventfd]') return dumpEventfd(id, fd);
+    if (fd.link === 'anon_inode:[timerfd]') return dumpTimerfd(id, fd);
+    if (fd.link === 'anon_inode:[signalfd]') return dumpSignalfd(id, fd);
     if (fd.link === 'anon_inode:[eventpoll]') return dumpEpoll(id, fd);
     const type = fd.mode & S_IFMT;
     if (fd.link.startsWith('/') && (type === S_IFREG || type === S_IFDIR || fd.link.endsWith(' (deleted)'))) {
       return dumpRegular(pid, id, fd);
     }
     if (fd.link.startsWith('/') && type === S_IFCHR) return dumpChrdev(pid, id, fd);
+    if (fd.link.startsWith('/') && type === S_IFIFO) {
+      const p = this.pipeEnds.get(fd.ino) ?? { pid, fd: fd.fd, ends: new Set(['r', 'w']) };
+      this.pipeEnds.set(fd.ino, p); // a FIFO's other end can always be opened again by path
+      return dumpFifo(id, fd);
+    }
     throw new UnsupportedError(`process ${pid}: fd ${fd.fd} -> ${fd.link}: ${describe(fd.link)} is not supported yet`);
   }
 
@@ -91,10 +106,13 @@ export class FileOpener {
   private byId = new Map<number, FileEntry>();
   private opened = new Map<number, number>();
   private pipes: PipeMaker;
+  private fifos: FifoMaker;
 
   constructor(files: Files) {
     for (const f of files.files) this.byId.set(f.id, f);
-    this.pipes = new PipeMaker(new Map(files.pipes.map((p) => [p.id, p])));
+    const pipes = new Map(files.pipes.map((p) => [p.id, p]));
+    this.pipes = new PipeMaker(pipes);
+    this.fifos = new FifoMaker(pipes);
   }
 
   /** Open everything up front: a missing file fails the restore before any task is built. */
@@ -113,6 +131,9 @@ export class FileOpener {
       case 'pipe': fd = this.pipes.open(e); break;
       case 'eventfd': fd = openEventfd(e); break;
       case 'epoll': fd = openEpoll(e); break;
+      case 'timerfd': fd = openTimerfd(e); break;
+      case 'signalfd': fd = openSignalfd(e); break;
+      case 'fifo': fd = this.fifos.open(e); break;
     }
     this.opened.set(id, fd);
     return fd;
@@ -124,5 +145,6 @@ export class FileOpener {
     for (const fd of this.opened.values()) closeSync(fd);
     this.opened.clear();
     this.pipes.close();
+    this.fifos.close();
   }
 }

@@ -97,6 +97,7 @@ export interface ProcessCore {
   sharedPending: Uint8Array[];
   prctl: { dumpable: number; pdeathsig: number; subreaper: number; noNewPrivs: number };
   itimers: Array<{ which: number; interval: [number, number]; value: [number, number] }>;
+  locks: LockEntry[];
   threads: ThreadCore[];
   mm: MmCore;
   fds: FdEntry[];
@@ -107,7 +108,12 @@ export type FileEntry =
   | { id: number; kind: 'chr'; path: string; flags: number; rdev: number }
   | { id: number; kind: 'pipe'; pipeId: number; flags: number; end: 'r' | 'w' }
   | { id: number; kind: 'eventfd'; flags: number; count: string; semaphore: boolean }
-  | { id: number; kind: 'epoll'; flags: number; targets: Array<{ tfd: number; events: number; data: string }> };
+  | { id: number; kind: 'epoll'; flags: number; targets: Array<{ tfd: number; events: number; data: string }> }
+  | { id: number; kind: 'timerfd'; flags: number; clockid: number; ticks: string; value: [number, number]; interval: [number, number] }
+  | { id: number; kind: 'signalfd'; flags: number; mask: string }
+  | { id: number; kind: 'fifo'; path: string; fifoId: number; flags: number };
+
+export interface LockEntry { kind: 'flock' | 'posix' | 'ofd'; fd: number; write: boolean; start: number; end: number }
 
 export interface PipeEntry { id: number; ino: number; size: number; data: Uint8Array; external: boolean }
 
