@@ -18,6 +18,7 @@ import { FdTableDumper } from './files/fdtable.js';
 import { dumpItimers, refusePosixTimers } from './task/timers.js';
 import { refuseIsolation } from './task/isolation.js';
 import { dumpLocks } from './files/locks.js';
+import { GhostDumper } from './files/ghost.js';
 import { writeRecord } from './image/store.js';
 import { IMAGE_ARCH, IMAGE_FORMAT_VERSION, type Inventory, type ProcessCore, type PstreeEntry } from './image/format.js';
 import { GodwitError } from './errors.js';
@@ -64,7 +65,8 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   const injections: Injection[] = [];
   let pagesBytes = 0;
   try {
-    const files = new FdTableDumper();
+    const ghosts = new GhostDumper(opts.dir);
+    const files = new FdTableDumper(ghosts);
     const shmem = new ShmemDumper(opts.dir);
     const pstree: PstreeEntry[] = [];
     let xsaveSize = 0;
@@ -87,7 +89,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       inj.mapScratch();
       const threads = p.threads.map((t) => dumpThread(inj, t.tid));
       xsaveSize = Math.max(xsaveSize, ...threads.map((t) => t.xstate.length));
-      const mmDump = await dumpMm(opts.dir, inj, stat, shmem);
+      const mmDump = await dumpMm(opts.dir, inj, stat, shmem, ghosts);
       pagesBytes += mmDump.bytes;
       const core: ProcessCore = {
         pid: p.pid, comm: status.name, cwd: readlinkSync(`/proc/${p.pid}/cwd`), root: readlinkSync(`/proc/${p.pid}/root`),

@@ -1,5 +1,21 @@
 // A summary of what an image holds, for people and scripts.
 import { readImage } from './image/image.js';
+import type { FileEntry, GhostEntry } from './image/format.js';
+
+function describe(f: FileEntry, ghosts: Map<number, GhostEntry>): string {
+  switch (f.kind) {
+    case 'pipe': return `pipe:[${f.pipeId}] (${f.end})`;
+    case 'eventfd': return `count ${parseInt(f.count, 16)}`;
+    case 'epoll': return `${f.targets.length} watch(es)`;
+    case 'timerfd': return `clock ${f.clockid}, ${f.value[0]}s left`;
+    case 'signalfd': return `mask ${f.mask}`;
+    case 'ghost': {
+      const g = ghosts.get(f.ghostId);
+      return g ? `${g.kind === 'memfd' ? `memfd:${g.path}` : `${g.path} (deleted)`}, ${g.size} bytes in the image` : '?';
+    }
+    default: return f.path;
+  }
+}
 
 export interface ImageSummary {
   dir: string;
@@ -21,6 +37,7 @@ export interface ImageSummary {
 export function inspectImage(dir: string): ImageSummary {
   const img = readImage(dir);
   const files = new Map(img.files.files.map((f) => [f.id, f]));
+  const ghosts = new Map((img.files.ghosts ?? []).map((g) => [g.id, g]));
   let total = 0;
   const processes = img.pstree.entries.map((e) => {
     const core = img.cores.get(e.pid);
@@ -32,9 +49,7 @@ export function inspectImage(dir: string): ImageSummary {
       threads: e.threads, vmas: core?.mm.vmas.length ?? 0, pages, pageBytes: pages * 4096,
       fds: (core?.fds ?? []).map((f) => {
         const file = files.get(f.fileId);
-        const target = !file ? '?' : file.kind === 'pipe' ? `pipe:[${file.pipeId}] (${file.end})`
-          : file.kind === 'eventfd' ? `count ${parseInt(file.count, 16)}` : file.kind === 'epoll' ? `${file.targets.length} watch(es)`
-          : file.kind === 'timerfd' ? `clock ${file.clockid}, ${file.value[0]}s left` : file.kind === 'signalfd' ? `mask ${file.mask}` : file.path;
+        const target = file ? describe(file, ghosts) : '?';
         return { fd: f.fd, kind: file?.kind ?? '?', target };
       }),
       ...(core ? { exe: core.mm.exe, cwd: core.cwd } : {}),

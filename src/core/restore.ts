@@ -191,7 +191,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   const t0 = performance.now();
   const img = readImage(opts.dir);
   ensurePidsFree(img, opts.pidWaitMs ?? 10_000);
-  const files = new FileOpener(img.files);
+  const files = new FileOpener(img.files, img.dir);
   const sender = new FdSender();
   const b = new Builder(img);
   const root = img.pstree.entries[0]!;
@@ -206,7 +206,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
       if (e.zombie) continue;
       const core = img.cores.get(e.pid)!;
       const inj = b.injs.get(e.pid)!;
-      await restoreMm(img.dir, inj, core.mm, img.pagemaps.get(e.pid)!, b.hop, shmemObjects, shmemOwners);
+      await restoreMm(img.dir, inj, core.mm, img.pagemaps.get(e.pid)!, b.hop, shmemObjects, shmemOwners, (id) => files.ghosts.procPath(id));
       sender.install(inj, core.fds.map((f) => ({ agentFd: files.fd(f.fileId), target: f.fd, cloexec: f.cloexec })));
       rearmEpolls(inj, core.fds, files.entries);
       restoreLocks(inj, core.locks, core.fds);

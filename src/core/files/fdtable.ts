@@ -18,6 +18,7 @@ import { dumpEpoll, openEpoll } from './epoll.js';
 import { dumpTimerfd, openTimerfd } from './timerfd.js';
 import { dumpSignalfd, openSignalfd } from './signalfd.js';
 import { dumpFifo, FifoMaker } from './fifo.js';
+import { GhostMaker, type GhostDumper } from './ghost.js';
 import { UnsupportedError } from '../errors.js';
 
 const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFCHR = 0o020000, S_IFIFO = 0o010000;
@@ -25,6 +26,7 @@ const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFCHR = 0o020
 interface Seen { pid: number; fd: number; ino: number; link: string; id: number }
 
 export class FdTableDumper {
+  constructor(readonly ghosts: GhostDumper) {}
   private files: FileEntry[] = [];
   private seen: Seen[] = [];
   private pipeEnds = new Map<number, { pid: number; fd: number; ends: Set<'r' | 'w'> }>();
@@ -72,6 +74,10 @@ export class FdTableDumper {
     if (fd.link === 'anon_inode:[signalfd]') return dumpSignalfd(id, fd);
     if (fd.link === 'anon_inode:[eventpoll]') return dumpEpoll(id, fd);
     const type = fd.mode & S_IFMT;
+    if (fd.link.startsWith('/memfd:') || (fd.link.endsWith(' (deleted)') && type === S_IFREG)) {
+      const g = this.ghosts.add(`/proc/${pid}/fd/${fd.fd}`, fd.link.replace(/ \(deleted\)$/, ''));
+      return { id, kind: 'ghost', ghostId: g.id, flags: fd.flags, pos: fd.pos };
+    }
     if (fd.link.startsWith('/') && (type === S_IFREG || type === S_IFDIR || fd.link.endsWith(' (deleted)'))) {
       return dumpRegular(pid, id, fd);
     }
@@ -90,7 +96,7 @@ export class FdTableDumper {
     for (const [ino, p] of this.pipeEnds) {
       pipes.push(dumpPipeData(p.pid, p.fd, ino, p.ends.size < 2));
     }
-    return { files: this.files, pipes };
+    return { files: this.files, pipes, ghosts: this.ghosts.ghosts };
   }
 }
 
@@ -107,8 +113,10 @@ export class FileOpener {
   private opened = new Map<number, number>();
   private pipes: PipeMaker;
   private fifos: FifoMaker;
+  readonly ghosts: GhostMaker;
 
-  constructor(files: Files) {
+  constructor(files: Files, dir: string) {
+    this.ghosts = new GhostMaker(dir, new Map((files.ghosts ?? []).map((g) => [g.id, g])));
     for (const f of files.files) this.byId.set(f.id, f);
     const pipes = new Map(files.pipes.map((p) => [p.id, p]));
     this.pipes = new PipeMaker(pipes);
@@ -134,6 +142,7 @@ export class FileOpener {
       case 'timerfd': fd = openTimerfd(e); break;
       case 'signalfd': fd = openSignalfd(e); break;
       case 'fifo': fd = this.fifos.open(e); break;
+      case 'ghost': fd = this.ghosts.open(e.ghostId, e.flags, e.pos); break;
     }
     this.opened.set(id, fd);
     return fd;
@@ -146,5 +155,6 @@ export class FileOpener {
     this.opened.clear();
     this.pipes.close();
     this.fifos.close();
+    this.ghosts.close();
   }
 }

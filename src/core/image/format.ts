@@ -63,6 +63,8 @@ export interface VmaEntry {
   advice: string[];
   /** shmem: the object's id in shmem.mpk */
   shmemId?: number;
+  /** a mapping of a memfd or deleted file: its ghost in files.mpk */
+  ghostId?: number;
   /** file: size and mtime at dump, to refuse a restore over a changed file */
   fileSize?: number;
   fileMtime?: number;
@@ -111,13 +113,21 @@ export type FileEntry =
   | { id: number; kind: 'epoll'; flags: number; targets: Array<{ tfd: number; events: number; data: string }> }
   | { id: number; kind: 'timerfd'; flags: number; clockid: number; ticks: string; value: [number, number]; interval: [number, number] }
   | { id: number; kind: 'signalfd'; flags: number; mask: string }
-  | { id: number; kind: 'fifo'; path: string; fifoId: number; flags: number };
+  | { id: number; kind: 'fifo'; path: string; fifoId: number; flags: number }
+  | { id: number; kind: 'ghost'; ghostId: number; flags: number; pos: number };
+
+/** A file that exists only while open: its contents are in ghost-ID.img. */
+export interface GhostEntry {
+  id: number; kind: 'memfd' | 'deleted'; dev: number; ino: number;
+  /** memfd: its name; deleted: the path it had */
+  path: string; size: number; mode: number; seals: number;
+}
 
 export interface LockEntry { kind: 'flock' | 'posix' | 'ofd'; fd: number; write: boolean; start: number; end: number }
 
 export interface PipeEntry { id: number; ino: number; size: number; data: Uint8Array; external: boolean }
 
-export interface Files { files: FileEntry[]; pipes: PipeEntry[] }
+export interface Files { files: FileEntry[]; pipes: PipeEntry[]; ghosts: GhostEntry[] }
 
 /** Where pages lie in a segment file: runs of consecutive pages. */
 export interface PagemapEntry { start: number; pages: number; offset: number }

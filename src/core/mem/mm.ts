@@ -13,6 +13,7 @@ import type { PageRun } from '../image/page-copy.js';
 import { toVmaEntry, pagesInImage } from './vma.js';
 import { scanPages, pagemapBuffer } from './pagemap.js';
 import type { ShmemDumper } from './shmem.js';
+import type { GhostDumper } from '../files/ghost.js';
 import { GodwitError } from '../errors.js';
 import { cstr } from '../sys/libc.js';
 import { O } from '../files/flags.js';
@@ -20,10 +21,10 @@ import { logger } from '../log.js';
 
 export interface MmDump { mm: MmCore; pagemap: Pagemap; bytes: number }
 
-export async function dumpMm(dir: string, inj: Injection, stat: ProcStat, shmem: ShmemDumper): Promise<MmDump> {
+export async function dumpMm(dir: string, inj: Injection, stat: ProcStat, shmem: ShmemDumper, ghosts: GhostDumper): Promise<MmDump> {
   const pid = inj.pid;
   const vmas = readSmaps(pid).filter((v) => v.start !== inj.scratch && v.name !== "[vsyscall]");
-  const entries = vmas.map((v) => toVmaEntry(pid, v));
+  const entries = vmas.map((v) => toVmaEntry(pid, v, ghosts));
   const brk = inj.call('brk', NR.brk, 0);
   const pmFd = openSync(`/proc/${pid}/pagemap`, 'r');
   const buf = pagemapBuffer();
@@ -70,6 +71,7 @@ export function freeArea(layouts: Array<Array<{ start: number; end: number }>>, 
 export async function restoreMm(
   dir: string, inj: Injection, mm: MmCore, pagemap: Pagemap, hop: number,
   shmemObjects: Map<number, ShmemObject>, shmemOwnerStart: Map<number, { pid: number; start: number; end: number }>,
+  ghostPath: (id: number) => string,
 ): Promise<void> {
   const pid = inj.pid;
   const seed = readMaps(pid);
@@ -108,7 +110,8 @@ export async function restoreMm(
     if (v.kind === 'anon') {
       inj.call('mmap', NR.mmap, v.start, len, prot, MAP.PRIVATE | MAP.ANONYMOUS | fixed, -1, 0);
     } else if (v.kind === 'file') {
-      const fd = openIn(v.name, v.shared && (v.prot & PROT.WRITE) ? O.RDWR : O.RDONLY);
+      const path = v.ghostId !== undefined ? ghostPath(v.ghostId) : v.name;
+      const fd = openIn(path, v.shared && (v.prot & PROT.WRITE) ? O.RDWR : O.RDONLY);
       inj.call(`mmap(${v.name})`, NR.mmap, v.start, len, prot, (v.shared ? MAP.SHARED : MAP.PRIVATE) | fixed, fd, v.offset);
     } else if (v.kind === 'shmem') {
       if (ownsShmem) {

@@ -4,6 +4,7 @@ import type { ProcVma } from '../proc/smaps.js';
 import type { VmaEntry, VmaKind } from '../image/format.js';
 import { PROT } from '../sys/mman.js';
 import { UnsupportedError } from '../errors.js';
+import type { GhostDumper } from '../files/ghost.js';
 
 /** smaps VmFlags that restore re-applies with madvise (see restore's applyAdvice). */
 export const ADVICE_FLAGS = ['hg', 'nh', 'dc', 'dd', 'wf', 'mg', 'rr', 'sr'] as const;
@@ -24,15 +25,12 @@ function kindOf(v: ProcVma): VmaKind {
   return 'anon';
 }
 
-export function toVmaEntry(pid: number, v: ProcVma): VmaEntry {
+export function toVmaEntry(pid: number, v: ProcVma, ghosts: GhostDumper): VmaEntry {
   const kind = kindOf(v);
   const prot = (v.read ? PROT.READ : 0) | (v.write ? PROT.WRITE : 0) | (v.exec ? PROT.EXEC : 0);
   const range = `${v.start.toString(16)}-${v.end.toString(16)}`;
-  if (kind === 'file') {
-    if (v.deleted) {
-      throw new UnsupportedError(`process ${pid}: mapping ${range} of deleted file ${v.name}: files deleted while mapped are not supported yet`);
-    }
-    if (v.name.startsWith('/SYSV')) throw new UnsupportedError(`process ${pid}: System V shared memory at ${range} is not supported yet`);
+  if (kind === 'file' && v.name.startsWith('/SYSV')) {
+    throw new UnsupportedError(`process ${pid}: System V shared memory at ${range} is not supported yet`);
   }
   if (!['anon', 'file', 'shmem', 'vdso', 'vvar', 'vvar_vclock', 'vsyscall'].includes(kind)) {
     throw new UnsupportedError(`process ${pid}: mapping ${range} (${v.name}) is of a kind godwit does not know`);
@@ -44,7 +42,9 @@ export function toVmaEntry(pid: number, v: ProcVma): VmaEntry {
     start: v.start, end: v.end, prot, shared: v.shared, kind, name: v.name, offset: v.offset,
     growsDown: v.vmFlags.includes('gd'), advice: v.vmFlags.filter((f) => (ADVICE_FLAGS as readonly string[]).includes(f)),
   };
-  if (kind === 'file') {
+  if (kind === 'file' && (v.deleted || v.name.startsWith('/memfd:'))) {
+    e.ghostId = ghosts.add(`/proc/${pid}/map_files/${range}`, v.name).id;
+  } else if (kind === 'file') {
     try {
       const st = statSync(v.name);
       e.fileSize = st.size;
