@@ -1,6 +1,7 @@
 // A summary of what an image holds, for people and scripts.
 import { readImage } from './image/image.js';
 import type { FileEntry, GhostEntry } from './image/format.js';
+import { describeAddr } from './net/sockopt.js';
 
 function describe(f: FileEntry, ghosts: Map<number, GhostEntry>): string {
   switch (f.kind) {
@@ -9,6 +10,8 @@ function describe(f: FileEntry, ghosts: Map<number, GhostEntry>): string {
     case 'epoll': return `${f.targets.length} watch(es)`;
     case 'timerfd': return `clock ${f.clockid}, ${f.value[0]}s left`;
     case 'signalfd': return `mask ${f.mask}`;
+    case 'inet': return `${f.type === 1 ? 'tcp' : 'udp'} ${f.listening ? 'listening on ' : ''}${describeAddr(f.local)}${f.peer.length ? ` -> ${describeAddr(f.peer)}` : ''}`;
+    case 'unix': return `unix ${f.state} ${describeAddr(f.name)}${f.queue.length ? `, ${f.queue.reduce((s, q) => s + q.length, 0)} bytes queued` : ''}`;
     case 'ghost': {
       const g = ghosts.get(f.ghostId);
       return g ? `${g.kind === 'memfd' ? `memfd:${g.path}` : `${g.path} (deleted)`}, ${g.size} bytes in the image` : '?';

@@ -1,6 +1,6 @@
 // Test harness: builds C test programs, starts them detached (so they are nobody's child here and
 // carry no stray fds), runs the godwit CLI, and waits for what a user would look for.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,8 @@ export function buildProgram(name: string, extra: string[] = []): string {
   const src = join(PROGRAMS, `${name}.c`);
   const out = join(BUILD, name.replace(/^.*\//, ''));
   if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
-    execFileSync('cc', ['-O1', '-g', '-pthread', '-Wall', '-o', out, src, ...extra], { stdio: 'pipe' });
+    const r = spawnSync('cc', ['-O1', '-g', '-pthread', '-Wall', '-o', out, src, ...extra], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`cannot build ${src}:\n${r.stderr}`);
   }
   return out;
 }

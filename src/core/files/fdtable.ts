@@ -19,6 +19,11 @@ import { dumpTimerfd, openTimerfd } from './timerfd.js';
 import { dumpSignalfd, openSignalfd } from './signalfd.js';
 import { dumpFifo, FifoMaker } from './fifo.js';
 import { GhostMaker, type GhostDumper } from './ghost.js';
+import { pidfdOpen, pidfdGetfd, close } from '../sys/process.js';
+import { getInt, SOL_SOCKET, SO, AF_UNIX, AF_INET, AF_INET6 } from '../net/sockopt.js';
+import { unixSockets, type UnixDiag } from '../net/unix-diag.js';
+import { dumpUnix, checkUnixPeers, UnixMaker } from '../net/unix.js';
+import { dumpInet, openInet } from '../net/inet.js';
 import { UnsupportedError } from '../errors.js';
 
 const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFCHR = 0o020000, S_IFIFO = 0o010000;
@@ -87,7 +92,33 @@ export class FdTableDumper {
       this.pipeEnds.set(fd.ino, p); // a FIFO's other end can always be opened again by path
       return dumpFifo(id, fd);
     }
+    const sock = /^socket:\[(\d+)\]$/.exec(fd.link);
+    if (sock) return this.socket(pid, id, fd, Number(sock[1]));
     throw new UnsupportedError(`process ${pid}: fd ${fd.fd} -> ${fd.link}: ${describe(fd.link)} is not supported yet`);
+  }
+
+  private diag?: Map<number, UnixDiag>;
+  private where = new Map<number, string>();
+
+  /** Sockets are examined through the agent's own duplicate of the very same socket. */
+  private socket(pid: number, id: number, fd: ProcFd, ino: number): FileEntry {
+    const pidfd = pidfdOpen(pid);
+    let dup = -1;
+    try {
+      dup = pidfdGetfd(pidfd, fd.fd);
+      const family = getInt(dup, SOL_SOCKET, SO.DOMAIN);
+      const flags = fd.flags & ~O.CLOEXEC;
+      if (family === AF_UNIX) {
+        this.diag ??= unixSockets();
+        this.where.set(id, `process ${pid}: fd ${fd.fd} -> socket:[${ino}]`);
+        return dumpUnix(pid, id, fd.fd, dup, ino, flags, this.diag);
+      }
+      if (family === AF_INET || family === AF_INET6) return dumpInet(pid, id, fd.fd, dup, ino, flags, family);
+      throw new UnsupportedError(`process ${pid}: fd ${fd.fd} -> ${fd.link}: a socket of address family ${family} is not supported yet`);
+    } finally {
+      if (dup >= 0) close(dup);
+      close(pidfd);
+    }
   }
 
   /** File entries plus pipe contents; call after every process. */
@@ -96,6 +127,8 @@ export class FdTableDumper {
     for (const [ino, p] of this.pipeEnds) {
       pipes.push(dumpPipeData(p.pid, p.fd, ino, p.ends.size < 2));
     }
+    const unix = this.files.filter((f): f is Extract<FileEntry, { kind: 'unix' }> => f.kind === 'unix');
+    checkUnixPeers(unix, (e) => this.where.get(e.id) ?? `socket:[${e.ino}]`);
     return { files: this.files, pipes, ghosts: this.ghosts.ghosts };
   }
 }
@@ -114,6 +147,7 @@ export class FileOpener {
   private pipes: PipeMaker;
   private fifos: FifoMaker;
   readonly ghosts: GhostMaker;
+  private unix: UnixMaker;
 
   constructor(files: Files, dir: string) {
     this.ghosts = new GhostMaker(dir, new Map((files.ghosts ?? []).map((g) => [g.id, g])));
@@ -121,6 +155,7 @@ export class FileOpener {
     const pipes = new Map(files.pipes.map((p) => [p.id, p]));
     this.pipes = new PipeMaker(pipes);
     this.fifos = new FifoMaker(pipes);
+    this.unix = new UnixMaker(files.files.filter((f): f is Extract<FileEntry, { kind: 'unix' }> => f.kind === 'unix'), (id) => this.fd(id));
   }
 
   /** Open everything up front: a missing file fails the restore before any task is built. */
@@ -143,6 +178,8 @@ export class FileOpener {
       case 'signalfd': fd = openSignalfd(e); break;
       case 'fifo': fd = this.fifos.open(e); break;
       case 'ghost': fd = this.ghosts.open(e.ghostId, e.flags, e.pos); break;
+      case 'inet': fd = openInet(e); break;
+      case 'unix': fd = this.unix.open(e); break;
     }
     this.opened.set(id, fd);
     return fd;

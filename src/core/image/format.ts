@@ -114,7 +114,19 @@ export type FileEntry =
   | { id: number; kind: 'timerfd'; flags: number; clockid: number; ticks: string; value: [number, number]; interval: [number, number] }
   | { id: number; kind: 'signalfd'; flags: number; mask: string }
   | { id: number; kind: 'fifo'; path: string; fifoId: number; flags: number }
-  | { id: number; kind: 'ghost'; ghostId: number; flags: number; pos: number };
+  | { id: number; kind: 'ghost'; ghostId: number; flags: number; pos: number }
+  | {
+    id: number; kind: 'inet'; family: number; type: number; protocol: number; flags: number; listening: boolean;
+    local: Uint8Array; peer: Uint8Array; opts: Record<string, number>;
+  }
+  | {
+    id: number; kind: 'unix'; type: number; flags: number; ino: number; state: 'listen' | 'connected' | 'unconnected';
+    name: Uint8Array; peerIno: number; peerName: Uint8Array;
+    /** the process's cwd at dump, which relative socket paths are resolved against */
+    cwd: string;
+    /** messages (or one stream chunk) waiting in this socket's receive queue */
+    queue: Uint8Array[]; opts: Record<string, number>;
+  };
 
 /** A file that exists only while open: its contents are in ghost-ID.img. */
 export interface GhostEntry {

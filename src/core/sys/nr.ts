@@ -14,6 +14,7 @@ export const NR = {
   get_robust_list: 274, tee: 276, dup3: 292, pipe2: 293, rt_tgsigqueueinfo: 297, prlimit64: 302,
   process_vm_readv: 310, process_vm_writev: 311, kcmp: 312, memfd_create: 319, userfaultfd: 323,
   rseq: 334, pidfd_open: 434, clone3: 435, close_range: 436, pidfd_getfd: 438,
-  process_madvise: 440, ptrace: 101, ioctl: 16, setsockopt: 54, getrlimit: 97, getgroups: 115, getresuid: 118, getresgid: 120,
+  process_madvise: 440, ptrace: 101, ioctl: 16, setsockopt: 54, getsockopt: 55, getsockname: 51,
+  getpeername: 52, socketpair: 53, listen: 50, recvfrom: 45, sendto: 44, shutdown: 48, accept4: 288, getrlimit: 97, getgroups: 115, getresuid: 118, getresgid: 120,
   getpriority: 140, setns: 308, unshare: 272, pidfd_send_signal: 424,
 } as const;

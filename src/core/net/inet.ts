@@ -1,0 +1,67 @@
+// IPv4/IPv6 sockets that carry no connection state: TCP listeners (a server still accepts on the
+// same address after restore), UDP sockets bound and possibly connected, and sockets not yet
+// bound. Established TCP connections need TCP repair and come with the network lock.
+import { readFileSync } from 'node:fs';
+import { sys } from '../sys/libc.js';
+import { NR } from '../sys/nr.js';
+import type { FileEntry } from '../image/format.js';
+import { O, SETFL_MASK } from '../files/flags.js';
+import { getInt, readOptions, applyOptions, sockName, describeAddr, SOL_SOCKET, SO, SOCK_STREAM, SOCK_DGRAM, AF_INET6 } from './sockopt.js';
+import { UnsupportedError, GodwitError } from '../errors.js';
+import { addr } from '../sys/libc.js';
+
+const F_SETFL = 4, SOMAXCONN = 4096;
+
+/** rx_queue of a listener in /proc/net/tcp{,6}: connections waiting to be accepted. */
+function acceptQueue(ino: number, family: number): number {
+  const text = readFileSync(family === AF_INET6 ? '/proc/net/tcp6' : '/proc/net/tcp', 'utf8');
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (Number(f[9]) === ino) return parseInt(f[4]!.split(':')[1]!, 16);
+  }
+  return 0;
+}
+
+export function dumpInet(pid: number, id: number, fdNum: number, dup: number, ino: number, flags: number, family: number): FileEntry {
+  const type = getInt(dup, SOL_SOCKET, SO.TYPE), protocol = getInt(dup, SOL_SOCKET, SO.PROTOCOL);
+  const listening = getInt(dup, SOL_SOCKET, SO.ACCEPTCONN) === 1;
+  const local = sockName(dup, false), peer = sockName(dup, true);
+  const where = `process ${pid}: fd ${fdNum} -> socket:[${ino}] (${type === SOCK_STREAM ? 'TCP' : 'UDP'} ${describeAddr(local)}${peer.length ? ` <-> ${describeAddr(peer)}` : ''})`;
+  if (type === SOCK_STREAM && peer.length) {
+    throw new UnsupportedError(`${where}: established TCP connections are not supported yet`);
+  }
+  if (type !== SOCK_STREAM && type !== SOCK_DGRAM) throw new UnsupportedError(`${where}: socket type ${type} is not supported yet`);
+  if (listening) {
+    const waiting = acceptQueue(ino, family);
+    if (waiting) throw new UnsupportedError(`${where}: ${waiting} connection(s) wait to be accepted and would be reset; try again`);
+  }
+  return {
+    id, kind: 'inet', family, type, protocol, flags, listening, local, peer, opts: readOptions(dup, family, type),
+  };
+}
+
+export function openInet(e: Extract<FileEntry, { kind: 'inet' }>): number {
+  const fd = sys('socket', NR.socket, e.family, e.type | O.CLOEXEC, e.protocol);
+  try {
+    applyOptions(fd, e.opts);
+    const port = e.local.length >= 4 ? Buffer.from(e.local).readUInt16BE(2) : 0;
+    if (port) {
+      const sa = Buffer.from(e.local);
+      try {
+        sys('bind', NR.bind, fd, addr(sa), sa.length);
+      } catch (err) {
+        throw new GodwitError(`cannot bind ${describeAddr(e.local)} again: ${(err as Error).message} (is the original process still running?)`);
+      }
+    }
+    if (e.listening) sys('listen', NR.listen, fd, SOMAXCONN);
+    if (e.peer.length) {
+      const pa = Buffer.from(e.peer);
+      sys('connect', NR.connect, fd, addr(pa), pa.length);
+    }
+    sys('fcntl(F_SETFL)', NR.fcntl, fd, F_SETFL, e.flags & SETFL_MASK);
+    return fd;
+  } catch (err) {
+    sys('close', NR.close, fd);
+    throw err;
+  }
+}

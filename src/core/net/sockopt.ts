@@ -1,0 +1,93 @@
+// Socket calls the agent makes on its own duplicates of a tree's sockets (from pidfd_getfd), and
+// on the sockets it creates for a restore: options, addresses, queued bytes.
+import { sys, sysTry, addr } from '../sys/libc.js';
+import { NR } from '../sys/nr.js';
+
+export const AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10;
+export const SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_SEQPACKET = 5;
+export const SOL_SOCKET = 1, IPPROTO_TCP = 6, IPPROTO_IPV6 = 41;
+export const SO = { TYPE: 3, REUSEADDR: 2, KEEPALIVE: 9, SNDBUF: 7, RCVBUF: 8, BROADCAST: 6, REUSEPORT: 15, ACCEPTCONN: 30, PROTOCOL: 38, DOMAIN: 39, PEEK_OFF: 42, PRIORITY: 12, OOBINLINE: 10 } as const;
+
+export function getInt(fd: number, level: number, opt: number): number {
+  const v = Buffer.alloc(4), len = Buffer.alloc(4);
+  len.writeUInt32LE(4, 0);
+  sys(`getsockopt(${level}, ${opt})`, NR.getsockopt, fd, level, opt, addr(v), addr(len));
+  return v.readInt32LE(0);
+}
+
+export function setInt(fd: number, level: number, opt: number, value: number): void {
+  const v = Buffer.alloc(4);
+  v.writeInt32LE(value, 0);
+  sys(`setsockopt(${level}, ${opt})`, NR.setsockopt, fd, level, opt, addr(v), 4);
+}
+
+/** Integer options worth carrying, by family; each is read, and set again only if it differs. */
+export const CARRIED: Array<{ name: string; level: number; opt: number; families: number[]; types?: number[] }> = [
+  { name: 'SO_REUSEADDR', level: SOL_SOCKET, opt: SO.REUSEADDR, families: [AF_INET, AF_INET6] },
+  { name: 'SO_REUSEPORT', level: SOL_SOCKET, opt: SO.REUSEPORT, families: [AF_INET, AF_INET6] },
+  { name: 'SO_KEEPALIVE', level: SOL_SOCKET, opt: SO.KEEPALIVE, families: [AF_INET, AF_INET6] },
+  { name: 'SO_BROADCAST', level: SOL_SOCKET, opt: SO.BROADCAST, families: [AF_INET, AF_INET6] },
+  { name: 'SO_PRIORITY', level: SOL_SOCKET, opt: SO.PRIORITY, families: [AF_INET, AF_INET6, AF_UNIX] },
+  { name: 'SO_OOBINLINE', level: SOL_SOCKET, opt: SO.OOBINLINE, families: [AF_INET, AF_INET6] },
+  { name: 'TCP_NODELAY', level: IPPROTO_TCP, opt: 1, families: [AF_INET, AF_INET6], types: [SOCK_STREAM] },
+  { name: 'TCP_DEFER_ACCEPT', level: IPPROTO_TCP, opt: 9, families: [AF_INET, AF_INET6], types: [SOCK_STREAM] },
+  { name: 'TCP_KEEPIDLE', level: IPPROTO_TCP, opt: 4, families: [AF_INET, AF_INET6], types: [SOCK_STREAM] },
+  { name: 'IPV6_V6ONLY', level: IPPROTO_IPV6, opt: 26, families: [AF_INET6] },
+];
+// Buffer sizes: the kernel doubles what is set, so they are set to half of what is read.
+export const BUFFERS = [{ name: 'SO_SNDBUF', opt: SO.SNDBUF }, { name: 'SO_RCVBUF', opt: SO.RCVBUF }];
+
+export function readOptions(fd: number, family: number, type: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const o of CARRIED) {
+    if (!o.families.includes(family) || (o.types && !o.types.includes(type))) continue;
+    try { out[o.name] = getInt(fd, o.level, o.opt); } catch { /* not for this socket */ }
+  }
+  for (const b of BUFFERS) out[b.name] = getInt(fd, SOL_SOCKET, b.opt);
+  return out;
+}
+
+export function applyOptions(fd: number, opts: Record<string, number>): void {
+  for (const o of CARRIED) {
+    const v = opts[o.name];
+    if (v === undefined) continue;
+    if (getInt(fd, o.level, o.opt) !== v) setInt(fd, o.level, o.opt, v);
+  }
+  for (const b of BUFFERS) {
+    const v = opts[b.name];
+    if (v !== undefined && getInt(fd, SOL_SOCKET, b.opt) !== v) setInt(fd, SOL_SOCKET, b.opt, Math.floor(v / 2));
+  }
+}
+
+/** getsockname/getpeername as raw sockaddr bytes; empty when there is none. */
+export function sockName(fd: number, peer: boolean): Buffer {
+  const b = Buffer.alloc(128), len = Buffer.alloc(4);
+  len.writeUInt32LE(128, 0);
+  const r = sysTry(peer ? NR.getpeername : NR.getsockname, fd, addr(b), addr(len));
+  if (r < 0) return Buffer.alloc(0);
+  return Buffer.from(b.subarray(0, len.readUInt32LE(0)));
+}
+
+/** A sockaddr for people: 127.0.0.1:8080, [::1]:53, /run/x.sock, @abstract. */
+export function describeAddr(sa: Uint8Array): string {
+  const b = Buffer.from(sa);
+  if (b.length < 2) return '(unbound)';
+  const fam = b.readUInt16LE(0);
+  if (fam === AF_INET) return `${[...b.subarray(4, 8)].join('.')}:${b.readUInt16BE(2)}`;
+  if (fam === AF_INET6) {
+    const parts: string[] = [];
+    for (let i = 8; i < 24; i += 2) parts.push(b.readUInt16BE(i).toString(16));
+    return `[${parts.join(':').replace(/(^|:)0(:0)+(:|$)/, '::')}]:${b.readUInt16BE(2)}`;
+  }
+  if (fam === AF_UNIX) {
+    if (b.length <= 2) return '(unnamed)';
+    if (b[2] === 0) return '@' + b.subarray(3).toString('latin1');
+    return b.subarray(2).toString('utf8').replace(/\0.*$/, '');
+  }
+  return `family ${fam}`;
+}
+
+export function inq(fd: number): number {
+  const v = Buffer.alloc(4);
+  return sysTry(NR.ioctl, fd, 0x541b /* FIONREAD */, addr(v)) < 0 ? 0 : v.readInt32LE(0);
+}

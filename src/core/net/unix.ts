@@ -1,0 +1,138 @@
+// Unix sockets. Listeners are bound and listen again (a stale socket file left by the dumped
+// process is replaced); a connected pair inside the tree becomes a socketpair with each side's
+// unread data put back in its queue; a datagram socket connected to a named socket is connected
+// to that name again. A stream connected to a process outside the tree cannot be rebuilt: the
+// dump refuses it.
+import { lstatSync, unlinkSync, readlinkSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { sys, sysTry, addr } from '../sys/libc.js';
+import { NR } from '../sys/nr.js';
+import type { FileEntry } from '../image/format.js';
+import type { UnixDiag } from './unix-diag.js';
+import { peekQueue } from './queue.js';
+import { getInt, readOptions, applyOptions, sockName, describeAddr, SOL_SOCKET, SO, AF_UNIX, SOCK_DGRAM } from './sockopt.js';
+import { O, SETFL_MASK } from '../files/flags.js';
+import { UnsupportedError, GodwitError } from '../errors.js';
+
+type UnixEntry = Extract<FileEntry, { kind: 'unix' }>;
+const F_SETFL = 4, SOMAXCONN = 4096;
+
+export function dumpUnix(pid: number, id: number, fdNum: number, dup: number, ino: number, flags: number, diag: Map<number, UnixDiag>): UnixEntry {
+  const type = getInt(dup, SOL_SOCKET, SO.TYPE);
+  const d = diag.get(ino);
+  const name = sockName(dup, false);
+  const where = `process ${pid}: fd ${fdNum} -> socket:[${ino}] (unix ${describeAddr(name)})`;
+  const state = getInt(dup, SOL_SOCKET, SO.ACCEPTCONN) === 1 ? 'listen' : d?.peer ? 'connected' : 'unconnected';
+  if (state === 'listen' && d && d.rqueue > 0) {
+    throw new UnsupportedError(`${where}: ${d.rqueue} connection(s) wait to be accepted; try again`);
+  }
+  return {
+    id, kind: 'unix', type, flags, ino, state, name, peerIno: d?.peer ?? 0, peerName: d?.peer ? sockName(dup, true) : Buffer.alloc(0),
+    cwd: readlinkSync(`/proc/${pid}/cwd`),
+    queue: state === 'listen' ? [] : peekQueue(dup, type), opts: readOptions(dup, AF_UNIX, type),
+  };
+}
+
+/** After the whole tree: every stream peer must be in it. */
+export function checkUnixPeers(entries: UnixEntry[], where: (e: UnixEntry) => string): void {
+  const inos = new Set(entries.map((e) => e.ino));
+  for (const e of entries) {
+    if (e.state === 'connected' && !inos.has(e.peerIno) && e.type !== SOCK_DGRAM) {
+      throw new UnsupportedError(`${where(e)}: connected to socket:[${e.peerIno}] (${describeAddr(e.peerName)}) outside the dumped tree; that connection cannot be rebuilt`);
+    }
+  }
+}
+
+/**
+ * A relative socket path is resolved by the kernel against the caller's cwd: the agent binds and
+ * connects from the process's cwd, so the socket keeps the very name the process gave it.
+ */
+function inCwd<T>(cwd: string, name: Uint8Array, f: () => T): T {
+  const path = describeAddr(name);
+  if (path.startsWith('@') || path.startsWith('/') || path.startsWith('(')) return f();
+  const back = process.cwd();
+  process.chdir(cwd);
+  try { return f(); } finally { process.chdir(back); }
+}
+
+function bindName(fd: number, name: Uint8Array, type: number, cwd: string): void {
+  const sa = Buffer.from(name);
+  const shown = describeAddr(sa);
+  const path = shown.startsWith('@') || shown.startsWith('(') ? shown : resolve(cwd, shown);
+  if (path.startsWith('/')) {
+    try {
+      if (lstatSync(path).isSocket()) {
+        // the dumped process's socket file: replace it only if nobody listens on it any more
+        const probe = sys('socket', NR.socket, AF_UNIX, type | O.CLOEXEC, 0);
+        const r = inCwd(cwd, sa, () => sysTry(NR.connect, probe, addr(sa), sa.length));
+        sys('close', NR.close, probe);
+        if (r < 0) unlinkSync(path);
+        else throw new GodwitError(`unix socket ${path} is in use by another process`);
+      }
+    } catch (e) {
+      if (e instanceof GodwitError) throw e;
+    }
+  }
+  try {
+    inCwd(cwd, sa, () => sys('bind', NR.bind, fd, addr(sa), sa.length));
+  } catch (e) {
+    throw new GodwitError(`cannot bind unix socket ${path} again: ${(e as Error).message}`);
+  }
+}
+
+function send(fd: number, data: Uint8Array, to?: Uint8Array): void {
+  const b = Buffer.from(data);
+  const t = to ? Buffer.from(to) : undefined;
+  sys('sendto', NR.sendto, fd, addr(b), b.length, 0x40 /* MSG_DONTWAIT */, t ? addr(t) : 0, t ? t.length : 0);
+}
+
+export class UnixMaker {
+  private byIno = new Map<number, UnixEntry>();
+  private made = new Map<number, number>();
+
+  /** `ensure` opens another file entry first (a peer that must exist before we connect to it). */
+  constructor(entries: UnixEntry[], private ensure: (id: number) => number) {
+    for (const e of entries) this.byIno.set(e.ino, e);
+  }
+
+  open(e: UnixEntry): number {
+    const have = this.made.get(e.ino);
+    if (have !== undefined) return have;
+    let fd: number;
+    const peer = this.byIno.get(e.peerIno);
+    if (e.state === 'connected' && peer && peer.peerIno === e.ino) {
+      const pair = Buffer.alloc(8);
+      sys('socketpair', NR.socketpair, AF_UNIX, e.type | O.CLOEXEC, 0, addr(pair));
+      fd = pair.readInt32LE(0);
+      const other = pair.readInt32LE(4);
+      // what waited in my queue was sent by my peer: send it again from the peer's side
+      for (const m of e.queue) send(other, m);
+      for (const m of peer.queue) send(fd, m);
+      this.finish(other, peer);
+      this.made.set(peer.ino, other);
+    } else {
+      fd = sys('socket', NR.socket, AF_UNIX, e.type | O.CLOEXEC, 0);
+      if (e.name.length > 2) bindName(fd, e.name, e.type, e.cwd);
+      if (e.state === 'listen') sys('listen', NR.listen, fd, SOMAXCONN);
+      if (e.state === 'connected') {
+        if (peer) this.ensure(peer.id);
+        const pa = Buffer.from(e.peerName);
+        if (pa.length <= 2) throw new GodwitError(`unix socket:[${e.ino}] was connected to an unnamed socket that is gone`);
+        inCwd(e.cwd, pa, () => sys('connect', NR.connect, fd, addr(pa), pa.length));
+      }
+      if (e.queue.length && e.name.length > 2) {
+        const tmp = sys('socket', NR.socket, AF_UNIX, SOCK_DGRAM | O.CLOEXEC, 0);
+        try { inCwd(e.cwd, e.name, () => { for (const m of e.queue) send(tmp, m, e.name); }); } finally { sys('close', NR.close, tmp); }
+      }
+    }
+    this.finish(fd, e);
+    this.made.set(e.ino, fd);
+    return fd;
+  }
+
+  private finish(fd: number, e: UnixEntry): void {
+    applyOptions(fd, e.opts);
+    sys('fcntl(F_SETFL)', NR.fcntl, fd, F_SETFL, e.flags & SETFL_MASK);
+  }
+}
+
