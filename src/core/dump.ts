@@ -15,7 +15,7 @@ import { dumpCreds, dumpRlimits, dumpPrctl } from './task/creds.js';
 import { dumpMm } from './mem/mm.js';
 import { ShmemDumper } from './mem/shmem.js';
 import { FdTableDumper } from './files/fdtable.js';
-import { dumpItimers, refusePosixTimers } from './task/timers.js';
+import { dumpItimers, dumpPosixTimers } from './task/timers.js';
 import { refuseIsolation } from './task/isolation.js';
 import { dumpLocks } from './files/locks.js';
 import { GhostDumper } from './files/ghost.js';
@@ -79,7 +79,6 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       if (p.zombie) continue;
       const status = readStatus(p.pid);
       refuseIsolation(p.pid, status);
-      refusePosixTimers(p.pid);
       const probe = new ProcMem(p.pid);
       const insn = findSyscallInsn(p.pid, probe);
       probe.close();
@@ -95,7 +94,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
         pid: p.pid, comm: status.name, cwd: readlinkSync(`/proc/${p.pid}/cwd`), root: readlinkSync(`/proc/${p.pid}/root`),
         umask: status.umask, personality: parseInt(readFileSync(`/proc/${p.pid}/personality`, 'utf8'), 16),
         creds: dumpCreds(p.pid, status), rlimits: dumpRlimits(inj), sigactions: dumpSigactions(inj),
-        sharedPending: dumpSharedPending(p.pid), prctl: dumpPrctl(inj), itimers: dumpItimers(inj), threads, mm: mmDump.mm,
+        sharedPending: dumpSharedPending(p.pid), prctl: dumpPrctl(inj), itimers: dumpItimers(inj), posixTimers: dumpPosixTimers(inj), threads, mm: mmDump.mm,
         fds: files.dumpProcess(p.pid), locks: [],
       };
       core.locks = dumpLocks(p.pid, files.lastFds);

@@ -25,7 +25,7 @@ import { restoreLocks } from './files/locks.js';
 import { restoreSigactions, requeue } from './task/signals.js';
 import { restoreMisc, restoreCreds, restoreRlimits } from './task/creds.js';
 import { restoreThreadState, finishThread } from './task/thread.js';
-import { restoreItimers } from './task/timers.js';
+import { restoreItimers, restorePosixTimers } from './task/timers.js';
 import { nativeHelper } from './native.js';
 import { requireRoot } from './privileges.js';
 import { GodwitError } from './errors.js';
@@ -224,6 +224,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
       requeue(inj, e.pid, core.sharedPending, true);
       restoreRlimits(e.pid, core.rlimits);
       restoreItimers(inj, core.itimers);
+      restorePosixTimers(inj, core.posixTimers);
       restoreCreds(inj, core);
     }
     for (const e of img.pstree.entries) if (e.zombie) makeZombie(b.injs.get(e.pid)!, e.zombie.exitCode);

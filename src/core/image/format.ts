@@ -100,6 +100,10 @@ export interface ProcessCore {
   prctl: { dumpable: number; pdeathsig: number; subreaper: number; noNewPrivs: number };
   itimers: Array<{ which: number; interval: [number, number]; value: [number, number] }>;
   locks: LockEntry[];
+  posixTimers: Array<{
+    id: number; clockid: number; signo: number; value: string; notify: number; tid: number;
+    interval: [number, number]; remaining: [number, number];
+  }>;
   threads: ThreadCore[];
   mm: MmCore;
   fds: FdEntry[];
