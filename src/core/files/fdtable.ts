@@ -17,6 +17,7 @@ import { dumpEventfd, openEventfd } from './eventfd.js';
 import { dumpEpoll, openEpoll } from './epoll.js';
 import { dumpTimerfd, openTimerfd } from './timerfd.js';
 import { dumpSignalfd, openSignalfd } from './signalfd.js';
+import { dumpInotify, openInotify } from './inotify.js';
 import { dumpFifo, FifoMaker } from './fifo.js';
 import { GhostMaker, type GhostDumper } from './ghost.js';
 import { pidfdOpen, pidfdGetfd, close } from '../sys/process.js';
@@ -77,6 +78,7 @@ export class FdTableDumper {
     if (fd.link === 'anon_inode:[eventfd]') return dumpEventfd(id, fd);
     if (fd.link === 'anon_inode:[timerfd]') return dumpTimerfd(id, fd);
     if (fd.link === 'anon_inode:[signalfd]') return dumpSignalfd(id, fd);
+    if (fd.link === 'anon_inode:inotify') return dumpInotify(pid, id, fd);
     if (fd.link === 'anon_inode:[eventpoll]') return dumpEpoll(id, fd);
     const type = fd.mode & S_IFMT;
     if (fd.link.startsWith('/memfd:') || (fd.link.endsWith(' (deleted)') && type === S_IFREG)) {
@@ -176,6 +178,7 @@ export class FileOpener {
       case 'epoll': fd = openEpoll(e); break;
       case 'timerfd': fd = openTimerfd(e); break;
       case 'signalfd': fd = openSignalfd(e); break;
+      case 'inotify': fd = openInotify(e); break;
       case 'fifo': fd = this.fifos.open(e); break;
       case 'ghost': fd = this.ghosts.open(e.ghostId, e.flags, e.pos); break;
       case 'inet': fd = openInet(e); break;

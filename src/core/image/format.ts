@@ -119,6 +119,7 @@ export type FileEntry =
   | { id: number; kind: 'signalfd'; flags: number; mask: string }
   | { id: number; kind: 'fifo'; path: string; fifoId: number; flags: number }
   | { id: number; kind: 'ghost'; ghostId: number; flags: number; pos: number }
+  | { id: number; kind: 'inotify'; flags: number; watches: Array<{ wd: number; mask: number; path: string }> }
   | {
     id: number; kind: 'inet'; family: number; type: number; protocol: number; flags: number; listening: boolean;
     local: Uint8Array; peer: Uint8Array; opts: Record<string, number>;
