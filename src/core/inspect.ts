@@ -12,7 +12,7 @@ function describe(f: FileEntry, ghosts: Map<number, GhostEntry>): string {
     case 'signalfd': return `mask ${f.mask}`;
     case 'inotify': return `inotify: ${f.watches.map((w) => `${w.wd}=${w.path}`).join(', ')}`;
     case 'inet': return `${f.type === 1 ? 'tcp' : 'udp'} ${f.listening ? 'listening on ' : ''}${describeAddr(f.local)}${f.peer.length ? ` -> ${describeAddr(f.peer)}` : ''}`;
-    case 'unix': return `unix ${f.state} ${describeAddr(f.name)}${f.queue.length ? `, ${f.queue.reduce((s, q) => s + q.length, 0)} bytes queued` : ''}`;
+    case 'unix': return `unix ${f.state} ${describeAddr(f.name)}${f.queue.length ? `, ${f.queue.reduce((s, q) => s + q.data.length, 0)} bytes queued${f.queue.some((q) => q.files.length) ? ' with files in flight' : ''}` : ''}`;
     case 'ghost': {
       const g = ghosts.get(f.ghostId);
       return g ? `${g.kind === 'memfd' ? `memfd:${g.path}` : `${g.path} (deleted)`}, ${g.size} bytes in the image` : '?';

@@ -51,15 +51,7 @@ export class FdTableDumper {
       } catch {
         continue; // closed meanwhile by another thread? the tree is frozen, so only a race with exit
       }
-      const same = this.seen.find((s) => s.ino === fd.ino && s.link === fd.link && kcmpFile(s.pid, pid, s.fd, n) === 0);
-      let id: number;
-      if (same) {
-        id = same.id;
-      } else {
-        id = this.files.length + 1;
-        this.files.push(this.classify(pid, id, fd));
-      }
-      this.seen.push({ pid, fd: n, ino: fd.ino, link: fd.link, id });
+      const id = this.fileOf(pid, fd);
       this.lastFds.push(fd);
       out.push({ fd: n, fileId: id, cloexec: (fd.flags & O.CLOEXEC) !== 0 });
     }
@@ -100,6 +92,31 @@ export class FdTableDumper {
   }
 
   private diag?: Map<number, UnixDiag>;
+  /** fds in flight in socket queues, received into the agent by a peek: dumped like the tree's own */
+  private held: number[] = [];
+
+  private inflight(agentFd: number): number {
+    this.held.push(agentFd);
+    return this.fileOf(process.pid, readFd(process.pid, agentFd));
+  }
+
+  /**
+   * The image's file id for an fd: the id of an open file seen before (kcmp), or a new one. The
+   * slot is taken before the fd is classified, because classifying a socket may meet other files
+   * in flight in its queue.
+   */
+  private fileOf(pid: number, fd: ProcFd): number {
+    const same = this.seen.find((s) => s.ino === fd.ino && s.link === fd.link && kcmpFile(s.pid, pid, s.fd, fd.fd) === 0);
+    if (same) {
+      this.seen.push({ pid, fd: fd.fd, ino: fd.ino, link: fd.link, id: same.id });
+      return same.id;
+    }
+    const id = this.files.length + 1;
+    this.files.push({ id, kind: 'chr', path: '/dev/null', flags: 0, rdev: 0 }); // the slot; replaced below
+    this.seen.push({ pid, fd: fd.fd, ino: fd.ino, link: fd.link, id });
+    this.files[id - 1] = this.classify(pid, id, fd);
+    return id;
+  }
   private where = new Map<number, string>();
 
   /** Sockets are examined through the agent's own duplicate of the very same socket. */
@@ -113,7 +130,7 @@ export class FdTableDumper {
       if (family === AF_UNIX) {
         this.diag ??= unixSockets();
         this.where.set(id, `process ${pid}: fd ${fd.fd} -> socket:[${ino}]`);
-        return dumpUnix(pid, id, fd.fd, dup, ino, flags, this.diag);
+        return dumpUnix(pid, id, fd.fd, dup, ino, flags, this.diag, (agentFd) => this.inflight(agentFd));
       }
       if (family === AF_INET || family === AF_INET6) return dumpInet(pid, id, fd.fd, dup, ino, flags, family);
       throw new UnsupportedError(`process ${pid}: fd ${fd.fd} -> ${fd.link}: a socket of address family ${family} is not supported yet`);
@@ -131,6 +148,8 @@ export class FdTableDumper {
     }
     const unix = this.files.filter((f): f is Extract<FileEntry, { kind: 'unix' }> => f.kind === 'unix');
     checkUnixPeers(unix, (e) => this.where.get(e.id) ?? `socket:[${e.ino}]`);
+    for (const fd of this.held) close(fd);
+    this.held = [];
     return { files: this.files, pipes, ghosts: this.ghosts.ghosts };
   }
 }

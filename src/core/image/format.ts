@@ -129,8 +129,8 @@ export type FileEntry =
     name: Uint8Array; peerIno: number; peerName: Uint8Array;
     /** the process's cwd at dump, which relative socket paths are resolved against */
     cwd: string;
-    /** messages (or one stream chunk) waiting in this socket's receive queue */
-    queue: Uint8Array[]; opts: Record<string, number>;
+    /** messages (or stream segments) waiting in this socket's receive queue, with the files in flight */
+    queue: Array<{ data: Uint8Array; files: number[] }>; opts: Record<string, number>;
   };
 
 /** A file that exists only while open: its contents are in ghost-ID.img. */

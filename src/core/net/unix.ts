@@ -17,7 +17,14 @@ import { UnsupportedError, GodwitError } from '../errors.js';
 type UnixEntry = Extract<FileEntry, { kind: 'unix' }>;
 const F_SETFL = 4, SOMAXCONN = 4096;
 
-export function dumpUnix(pid: number, id: number, fdNum: number, dup: number, ino: number, flags: number, diag: Map<number, UnixDiag>): UnixEntry {
+/**
+ * `inflight` turns an fd found in flight (open in the agent) into a file id of the image; the
+ * caller owns and closes those fds.
+ */
+export function dumpUnix(
+  pid: number, id: number, fdNum: number, dup: number, ino: number, flags: number, diag: Map<number, UnixDiag>,
+  inflight: (agentFd: number) => number,
+): UnixEntry {
   const type = getInt(dup, SOL_SOCKET, SO.TYPE);
   const d = diag.get(ino);
   const name = sockName(dup, false);
@@ -29,7 +36,8 @@ export function dumpUnix(pid: number, id: number, fdNum: number, dup: number, in
   return {
     id, kind: 'unix', type, flags, ino, state, name, peerIno: d?.peer ?? 0, peerName: d?.peer ? sockName(dup, true) : Buffer.alloc(0),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
-    queue: state === 'listen' ? [] : peekQueue(dup, type), opts: readOptions(dup, AF_UNIX, type),
+    queue: state === 'listen' ? [] : peekQueue(dup).map((m) => ({ data: m.data, files: m.fds.map(inflight) })),
+    opts: readOptions(dup, AF_UNIX, type),
   };
 }
 
@@ -80,10 +88,27 @@ function bindName(fd: number, name: Uint8Array, type: number, cwd: string): void
   }
 }
 
-function send(fd: number, data: Uint8Array, to?: Uint8Array): void {
+/** Send one queued message again, with its files in flight as SCM_RIGHTS. */
+function send(fd: number, data: Uint8Array, fds: number[], to?: Uint8Array): void {
   const b = Buffer.from(data);
   const t = to ? Buffer.from(to) : undefined;
-  sys('sendto', NR.sendto, fd, addr(b), b.length, 0x40 /* MSG_DONTWAIT */, t ? addr(t) : 0, t ? t.length : 0);
+  const iov = Buffer.alloc(16);
+  iov.writeBigUInt64LE(addr(b), 0);
+  iov.writeBigUInt64LE(BigInt(b.length), 8);
+  const ctlLen = fds.length ? 16 + ((fds.length * 4 + 7) & ~7) : 0;
+  const ctl = Buffer.alloc(Math.max(ctlLen, 8));
+  if (fds.length) {
+    ctl.writeBigUInt64LE(BigInt(16 + fds.length * 4), 0);
+    ctl.writeInt32LE(SOL_SOCKET, 8);
+    ctl.writeInt32LE(1 /* SCM_RIGHTS */, 12);
+    fds.forEach((f, i) => ctl.writeInt32LE(f, 16 + i * 4));
+  }
+  const msg = Buffer.alloc(56);
+  if (t) { msg.writeBigUInt64LE(addr(t), 0); msg.writeUInt32LE(t.length, 8); }
+  msg.writeBigUInt64LE(addr(iov), 16);
+  msg.writeBigUInt64LE(1n, 24);
+  if (fds.length) { msg.writeBigUInt64LE(addr(ctl), 32); msg.writeBigUInt64LE(BigInt(ctlLen), 40); }
+  sys('sendmsg', NR.sendmsg, fd, addr(msg), 0x40 /* MSG_DONTWAIT */);
 }
 
 export class UnixMaker {
@@ -95,9 +120,23 @@ export class UnixMaker {
     for (const e of entries) this.byIno.set(e.ino, e);
   }
 
+  private opening = new Set<number>();
+
   open(e: UnixEntry): number {
     const have = this.made.get(e.ino);
     if (have !== undefined) return have;
+    if (this.opening.has(e.ino)) {
+      throw new GodwitError(`unix socket:[${e.ino}] is in flight in its own queue (or its peer's); that cannot be rebuilt yet`);
+    }
+    this.opening.add(e.ino);
+    try {
+      return this.build(e);
+    } finally {
+      this.opening.delete(e.ino);
+    }
+  }
+
+  private build(e: UnixEntry): number {
     let fd: number;
     const peer = this.byIno.get(e.peerIno);
     if (e.state === 'connected' && peer && peer.peerIno === e.ino) {
@@ -106,8 +145,8 @@ export class UnixMaker {
       fd = pair.readInt32LE(0);
       const other = pair.readInt32LE(4);
       // what waited in my queue was sent by my peer: send it again from the peer's side
-      for (const m of e.queue) send(other, m);
-      for (const m of peer.queue) send(fd, m);
+      for (const m of e.queue) send(other, m.data, m.files.map(this.ensure));
+      for (const m of peer.queue) send(fd, m.data, m.files.map(this.ensure));
       this.finish(other, peer);
       this.made.set(peer.ino, other);
     } else {
@@ -122,7 +161,7 @@ export class UnixMaker {
       }
       if (e.queue.length && e.name.length > 2) {
         const tmp = sys('socket', NR.socket, AF_UNIX, SOCK_DGRAM | O.CLOEXEC, 0);
-        try { inCwd(e.cwd, e.name, () => { for (const m of e.queue) send(tmp, m, e.name); }); } finally { sys('close', NR.close, tmp); }
+        try { inCwd(e.cwd, e.name, () => { for (const m of e.queue) send(tmp, m.data, m.files.map(this.ensure), e.name); }); } finally { sys('close', NR.close, tmp); }
       }
     }
     this.finish(fd, e);
