@@ -8,10 +8,11 @@ export const restoreCommand: CommandModule = {
     .option('images-dir', { alias: 'D', type: 'string', demandOption: true, describe: 'image directory' })
     .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'return once the tree runs and print the root PID' })
     .option('pidfile', { type: 'string', describe: 'write the root PID to this file' })
+    .option('shell-job', { alias: 'j', type: 'boolean', default: false, describe: 'restore a shell job onto this terminal, in this session' })
     .example('$0 restore -D /tmp/img -d', 'restore in the background'),
   handler: async (argv) => {
     const r = await restore({
-      dir: String(argv['images-dir']), detach: Boolean(argv.detach),
+      dir: String(argv['images-dir']), detach: Boolean(argv.detach), shellJob: Boolean(argv['shell-job']),
       ...(argv.pidfile ? { pidfile: String(argv.pidfile) } : {}),
     });
     if (argv.detach) {

@@ -30,6 +30,8 @@ export interface DumpOptions {
   pid: number;
   dir: string;
   leaveRunning?: boolean;
+  /** the tree is a job of a shell: its controlling terminal and session may lie outside it */
+  shellJob?: boolean;
 }
 
 export interface DumpResult {
@@ -66,7 +68,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   let pagesBytes = 0;
   try {
     const ghosts = new GhostDumper(opts.dir);
-    const files = new FdTableDumper(ghosts);
+    const files = new FdTableDumper(ghosts, opts.shellJob);
     const shmem = new ShmemDumper(opts.dir);
     const pstree: PstreeEntry[] = [];
     let xsaveSize = 0;
@@ -75,6 +77,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       pstree.push({
         pid: p.pid, ppid: p.pid === tree.root ? stat.ppid : p.ppid, pgid: stat.pgid, sid: stat.sid,
         threads: p.threads.map((t) => t.tid), ...(p.zombie ? { zombie: p.zombie } : {}),
+        ...(stat.ttyNr && stat.tpgid === stat.pgid ? { foreground: true } : {}),
       });
       if (p.zombie) continue;
       const status = readStatus(p.pid);

@@ -10,6 +10,7 @@ function describe(f: FileEntry, ghosts: Map<number, GhostEntry>): string {
     case 'epoll': return `${f.targets.length} watch(es)`;
     case 'timerfd': return `clock ${f.clockid}, ${f.value[0]}s left`;
     case 'signalfd': return `mask ${f.mask}`;
+    case 'tty': return `terminal ${f.path} (restored onto the restorer's terminal with --shell-job)`;
     case 'inotify': return `inotify: ${f.watches.map((w) => `${w.wd}=${w.path}`).join(', ')}`;
     case 'inet': return `${f.type === 1 ? 'tcp' : 'udp'} ${f.listening ? 'listening on ' : ''}${describeAddr(f.local)}${f.peer.length ? ` -> ${describeAddr(f.peer)}` : ''}`;
     case 'unix': return `unix ${f.state} ${describeAddr(f.name)}${f.queue.length ? `, ${f.queue.reduce((s, q) => s + q.data.length, 0)} bytes queued${f.queue.some((q) => q.files.length) ? ' with files in flight' : ''}` : ''}`;

@@ -12,7 +12,7 @@ import { Injection, findSyscallInsn, SCRATCH_SIZE } from './ptrace/inject.js';
 import { ProcMem } from './ptrace/memory.js';
 import { ptrace, ptraceTry, PTRACE, PTRACE_O, PTRACE_EVENT, setSigmask } from './sys/ptrace.js';
 import { wait } from './sys/wait.js';
-import { sys } from './sys/libc.js';
+import { sys, sysTry, addr } from './sys/libc.js';
 import { NR } from './sys/nr.js';
 import { PROT, MAP } from './sys/mman.js';
 import { killTry, SIG } from './sys/process.js';
@@ -40,6 +40,8 @@ export interface RestoreOptions {
   pidfile?: string;
   /** how long to wait for a PID held by a zombie that init has not reaped yet */
   pidWaitMs?: number;
+  /** attach the tree's terminal fds to this terminal, in this session (CRIU's --shell-job) */
+  shellJob?: boolean;
 }
 
 export interface RestoreResult {
@@ -191,7 +193,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   const t0 = performance.now();
   const img = readImage(opts.dir);
   ensurePidsFree(img, opts.pidWaitMs ?? 10_000);
-  const files = new FileOpener(img.files, img.dir);
+  const files = new FileOpener(img.files, img.dir, opts.shellJob);
   const sender = new FdSender();
   const b = new Builder(img);
   const root = img.pstree.entries[0]!;
@@ -245,6 +247,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     files.close();
     sender.close();
   }
+  const fg = opts.shellJob && root.foreground && root.pgid === root.pid ? takeTerminal(root.pid) : null;
   for (const e of img.pstree.entries) {
     if (e.zombie) continue;
     for (const tid of e.threads) ptraceTry(PTRACE.DETACH, tid, 0, 0);
@@ -256,11 +259,37 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   const res: RestoreResult = { root: root.pid, processes: img.pstree.entries.length, restoreMs };
   if (!opts.detach) {
     const st = wait(root.pid, 0);
+    fg?.giveBack();
     if (st.kind === 'exited') res.exit = { code: st.code };
     else if (st.kind === 'signaled') res.exit = { signal: st.signal };
   }
   return res;
 }
+
+/**
+ * A shell job that was in the foreground of its terminal is put in the foreground of ours; when
+ * it ends, godwit takes the terminal back, as a shell does (SIGTTOU blocked meanwhile, since
+ * godwit is then a background group).
+ */
+function takeTerminal(pgid: number): { giveBack: () => void } | null {
+  const fd = [0, 1, 2].find((f) => sysTry(NR.ioctl, f, TIOCGPGRP, addr(Buffer.alloc(4))) >= 0);
+  if (fd === undefined) return null;
+  const mine = Buffer.alloc(4);
+  sys('ioctl(TIOCGPGRP)', NR.ioctl, fd, TIOCGPGRP, addr(mine));
+  const want = Buffer.alloc(4);
+  want.writeInt32LE(pgid, 0);
+  if (sysTry(NR.ioctl, fd, TIOCSPGRP, addr(want)) < 0) return null;
+  return {
+    giveBack: () => {
+      const block = Buffer.alloc(8);
+      block.writeBigUInt64LE(1n << BigInt(SIGTTOU - 1), 0);
+      sysTry(NR.rt_sigprocmask, 0 /* SIG_BLOCK */, addr(block), 0, 8);
+      sysTry(NR.ioctl, fd, TIOCSPGRP, addr(mine));
+      sysTry(NR.rt_sigprocmask, 1 /* SIG_UNBLOCK */, addr(block), 0, 8);
+    },
+  };
+}
+const TIOCGPGRP = 0x540f, TIOCSPGRP = 0x5410, SIGTTOU = 22;
 
 /** A zombie comes back as a seed that exits with the saved status, left for its parent to reap. */
 function makeZombie(inj: Injection, status: number): void {

@@ -1,21 +1,47 @@
 // Character devices that carry no state: reopened by path. Terminals are not here: a tty has a
 // session, a foreground group and a line discipline, and gets its own module.
-import { openSync } from 'node:fs';
+import { openSync, readlinkSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import type { ProcFd } from '../proc/fd.js';
 import type { FileEntry } from '../image/format.js';
-import { reopenFlags } from './flags.js';
-import { UnsupportedError } from '../errors.js';
+import { reopenFlags, O } from './flags.js';
+import { UnsupportedError, GodwitError } from '../errors.js';
 
 const STATELESS = new Set(['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom']);
 
-export function dumpChrdev(pid: number, id: number, fd: ProcFd): FileEntry {
+/**
+ * `ctty` is the process's controlling terminal when the dump was asked for a shell job: fds on it
+ * are restored onto the terminal of whoever runs the restore, as CRIU's --shell-job does.
+ */
+export function dumpChrdev(pid: number, id: number, fd: ProcFd, ctty?: number): FileEntry {
   if (STATELESS.has(fd.link)) return { id, kind: 'chr', path: fd.link, flags: fd.flags, rdev: 0 };
+  if (ctty !== undefined && ctty !== 0 && fd.rdev === ctty && /^\/dev\/(pts\/|tty)/.test(fd.link)) {
+    return { id, kind: 'tty', flags: fd.flags, path: fd.link };
+  }
   if (/^\/dev\/(pts\/|tty|console|ptmx)/.test(fd.link)) {
-    throw new UnsupportedError(`process ${pid}: fd ${fd.fd} -> ${fd.link}: a terminal; terminals are not supported yet (run the process detached from its terminal, e.g. with setsid and redirections)`);
+    throw new UnsupportedError(`process ${pid}: fd ${fd.fd} -> ${fd.link}: a terminal${ctty === undefined ? '; dump a shell job with --shell-job, or run the process detached from its terminal (setsid and redirections)' : ' other than its controlling terminal, which godwit cannot carry yet'}`);
   }
   throw new UnsupportedError(`process ${pid}: fd ${fd.fd} -> ${fd.link}: character device whose state godwit cannot save`);
 }
 
 export function openChrdev(e: Extract<FileEntry, { kind: 'chr' }>): number {
   return openSync(e.path, reopenFlags(e.flags));
+}
+
+/** The terminal of whoever runs the restore: the first of its fds 0, 1, 2 that is a tty. */
+export function restorerTerminal(): string | null {
+  for (const fd of [0, 1, 2]) {
+    try {
+      const p = readlinkSync(`/proc/self/fd/${fd}`);
+      if (/^\/dev\/(pts\/\d+|tty\w*)$/.test(p) && isatty(fd)) return p;
+    } catch { /* closed */ }
+  }
+  return null;
+}
+
+export function openTty(e: Extract<FileEntry, { kind: 'tty' }>, shellJob: boolean): number {
+  if (!shellJob) throw new GodwitError(`the image holds a terminal (${e.path} was the tree's controlling terminal): restore it with --shell-job`);
+  const t = restorerTerminal();
+  if (!t) throw new GodwitError('restore --shell-job attaches the tree to this terminal, but godwit is not running on one');
+  return openSync(t, reopenFlags(e.flags) | O.NOCTTY);
 }

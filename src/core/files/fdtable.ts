@@ -10,7 +10,8 @@ import { listFds, readFd, type ProcFd } from '../proc/fd.js';
 import { kcmpFile } from '../sys/process.js';
 import type { FdEntry, FileEntry, Files, PipeEntry } from '../image/format.js';
 import { dumpRegular, openRegular } from './regular.js';
-import { dumpChrdev, openChrdev } from './chrdev.js';
+import { dumpChrdev, openChrdev, openTty } from './chrdev.js';
+import { readStat } from '../proc/stat.js';
 import { dumpPipeEnd, dumpPipeData, pipeIno, PipeMaker } from './pipe.js';
 import { O } from './flags.js';
 import { dumpEventfd, openEventfd } from './eventfd.js';
@@ -32,7 +33,7 @@ const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFCHR = 0o020
 interface Seen { pid: number; fd: number; ino: number; link: string; id: number }
 
 export class FdTableDumper {
-  constructor(readonly ghosts: GhostDumper) {}
+  constructor(readonly ghosts: GhostDumper, private shellJob = false) {}
   private files: FileEntry[] = [];
   private seen: Seen[] = [];
   private pipeEnds = new Map<number, { pid: number; fd: number; ends: Set<'r' | 'w'> }>();
@@ -80,7 +81,7 @@ export class FdTableDumper {
     if (fd.link.startsWith('/') && (type === S_IFREG || type === S_IFDIR || fd.link.endsWith(' (deleted)'))) {
       return dumpRegular(pid, id, fd);
     }
-    if (fd.link.startsWith('/') && type === S_IFCHR) return dumpChrdev(pid, id, fd);
+    if (fd.link.startsWith('/') && type === S_IFCHR) return dumpChrdev(pid, id, fd, this.shellJob ? readStat(pid).ttyNr : undefined);
     if (fd.link.startsWith('/') && type === S_IFIFO) {
       const p = this.pipeEnds.get(fd.ino) ?? { pid, fd: fd.fd, ends: new Set(['r', 'w']) };
       this.pipeEnds.set(fd.ino, p); // a FIFO's other end can always be opened again by path
@@ -170,7 +171,7 @@ export class FileOpener {
   readonly ghosts: GhostMaker;
   private unix: UnixMaker;
 
-  constructor(files: Files, dir: string) {
+  constructor(files: Files, dir: string, private shellJob = false) {
     this.ghosts = new GhostMaker(dir, new Map((files.ghosts ?? []).map((g) => [g.id, g])));
     for (const f of files.files) this.byId.set(f.id, f);
     const pipes = new Map(files.pipes.map((p) => [p.id, p]));
@@ -192,6 +193,7 @@ export class FileOpener {
     switch (e.kind) {
       case 'reg': fd = openRegular(e); break;
       case 'chr': fd = openChrdev(e); break;
+      case 'tty': fd = openTty(e, this.shellJob); break;
       case 'pipe': fd = this.pipes.open(e); break;
       case 'eventfd': fd = openEventfd(e); break;
       case 'epoll': fd = openEpoll(e); break;

@@ -25,6 +25,8 @@ export interface PstreeEntry {
   threads: number[];
   /** exited, not yet reaped by its parent */
   zombie?: { exitCode: number };
+  /** its group was the foreground group of its controlling terminal */
+  foreground?: boolean;
 }
 
 export interface Pstree { entries: PstreeEntry[] }
@@ -119,6 +121,7 @@ export type FileEntry =
   | { id: number; kind: 'signalfd'; flags: number; mask: string }
   | { id: number; kind: 'fifo'; path: string; fifoId: number; flags: number }
   | { id: number; kind: 'ghost'; ghostId: number; flags: number; pos: number }
+  | { id: number; kind: 'tty'; flags: number; path: string }
   | { id: number; kind: 'inotify'; flags: number; watches: Array<{ wd: number; mask: number; path: string }> }
   | {
     id: number; kind: 'inet'; family: number; type: number; protocol: number; flags: number; listening: boolean;

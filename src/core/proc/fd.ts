@@ -11,6 +11,7 @@ export interface ProcFd {
   ino: number;
   dev: number;
   mode: number;
+  rdev: number;
   /** every other "key: value" line of fdinfo, for the fd kind's own module */
   info: Map<string, string>;
   /** fdinfo as read, for kinds with repeated lines (epoll's tfd entries) */
@@ -29,13 +30,13 @@ export function readFd(pid: number, fd: number): ProcFd {
     const i = line.indexOf(':');
     if (i > 0) info.set(line.slice(0, i).trim(), line.slice(i + 1).trim());
   }
-  let ino = 0, dev = 0, mode = 0;
+  let ino = 0, dev = 0, mode = 0, rdev = 0;
   try {
     const st = statSync(`/proc/${pid}/fd/${fd}`);
-    ino = st.ino; dev = st.dev; mode = st.mode;
+    ino = st.ino; dev = st.dev; mode = st.mode; rdev = st.rdev;
   } catch { /* sockets and anon inodes may refuse stat through the link */ }
   return {
     fd, link, pos: Number(info.get('pos') ?? 0), flags: parseInt(info.get('flags') ?? '0', 8),
-    mntId: Number(info.get('mnt_id') ?? 0), ino: Number(info.get('ino') ?? ino), dev, mode, info, raw,
+    mntId: Number(info.get('mnt_id') ?? 0), ino: Number(info.get('ino') ?? ino), dev, mode, rdev, info, raw,
   };
 }
