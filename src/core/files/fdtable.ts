@@ -3,8 +3,18 @@
 // offset comes back shared. At restore, the agent opens each file entry once and sends it to
 // every task that held it.
 //
-// Restore order: all file objects are created in the agent before any task gets them, so a kind
-// that needs another (a future epoll needs its targets) only has to be created after it here.
+// How a restore orders files (read this before adding a kind):
+// 1. Every file object is created in the agent, before any task is given any (FileOpener.openAll):
+//    a missing path or a bound address fails the restore before a single task is built.
+// 2. A kind that needs another object to exist first asks for it through FileOpener.fd(id), which
+//    creates it on demand: a unix socket connects only after its named peer is bound; a message
+//    in a socket queue is sent only after the files in flight with it exist. A cycle is refused.
+// 3. The tasks get their fds (transfer.ts) all at once per task, in tree order.
+// 4. What is keyed by the task's own fd numbers is done inside the task after step 3, by remote
+//    calls: epoll registrations (epoll.ts), file locks (locks.ts).
+// 5. What names a thread waits until the task's threads exist: POSIX timers (task/timers.ts).
+// A new kind is a module with dumpX (from /proc and the agent's pidfd_getfd duplicate) and
+// openX (the agent creates it), a FileEntry variant in image/format.ts, and a case below.
 import { closeSync } from 'node:fs';
 import { listFds, readFd, type ProcFd } from '../proc/fd.js';
 import { kcmpFile } from '../sys/process.js';
