@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { ROOT, buildProgram, launch, godwit, waitGone, waitForLog, sleep } from '../lib/harness.js';
 
 test('a shell job on a terminal comes back on the restorer\'s terminal (--shell-job)', async (t) => {
-  if (spawnSync('script', ['--version']).status !== 0) { t.skip('script(1) from util-linux is needed to make a terminal'); return; }
   const bin = buildProgram('tty');
   // `sh -c 'prog; true'` forks prog: it is a job of the shell, in the shell's session and group
   const target = await launch(t, 'tty', ['script', '-qfec', `sh -c '${bin}; true'`, '/dev/null']);
