@@ -190,6 +190,12 @@ function probeSelf(): Probe[] {
   return out;
 }
 
+/** Just what dirty tracking needs, without the rest of the probes. */
+export function probeTracking(): { uffd: boolean; softDirty: boolean; tracking: HostReport['tracking'] } {
+  const uffd = probeUffd().ok && probePagemapScan().ok, softDirty = probeSoftDirty().ok;
+  return { uffd, softDirty, tracking: uffd ? 'uffd' : softDirty ? 'soft-dirty' : 'hash' };
+}
+
 export function checkHost(): HostReport {
   const capEff = BigInt('0x' + (/^CapEff:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0'));
   const root = (capEff & ((1n << 19n) | (1n << 21n))) === ((1n << 19n) | (1n << 21n));

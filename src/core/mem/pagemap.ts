@@ -13,6 +13,14 @@ const PRESENT = 0x80000000, SWAPPED = 0x40000000, FILE = 0x20000000;
  * pages that are private copies, not the file's own page cache pages.
  */
 export function scanPages(pagemapFd: number, start: number, end: number, anonOnly: boolean, buf: Buffer): PageRun[] {
+  return scanPagemap(pagemapFd, start, end, (hi) => (hi & (PRESENT | SWAPPED)) !== 0 && !(anonOnly && (hi & FILE) !== 0), buf);
+}
+
+/** Bits of the high word of a pagemap entry (bit 32 + n of the 64-bit entry). */
+export const PM_HI = { SOFT_DIRTY: 1 << 23, EXCLUSIVE: 1 << 24, UFFD_WP: 1 << 25, FILE, SWAPPED, PRESENT } as const;
+
+/** Runs of pages whose pagemap entry's high word satisfies `take`. */
+export function scanPagemap(pagemapFd: number, start: number, end: number, take: (hi: number) => boolean, buf: Buffer): PageRun[] {
   const runs: PageRun[] = [];
   let runStart = -1;
   const total = (end - start) / PAGE_SIZE;
@@ -27,10 +35,8 @@ export function scanPages(pagemapFd: number, start: number, end: number, anonOnl
     }
     for (let i = 0; i < n; i++) {
       const hi = i * 8 < got ? buf.readUInt32LE(i * 8 + 4) : 0;
-      let take = (hi & (PRESENT | SWAPPED)) !== 0;
-      if (take && anonOnly && (hi & FILE) !== 0) take = false;
       const page = first + i;
-      if (take) {
+      if (take(hi)) {
         if (runStart < 0) runStart = page;
       } else if (runStart >= 0) {
         runs.push({ start: start + runStart * PAGE_SIZE, pages: page - runStart });
