@@ -78,6 +78,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
         pid: p.pid, ppid: p.pid === tree.root ? stat.ppid : p.ppid, pgid: stat.pgid, sid: stat.sid,
         threads: p.threads.map((t) => t.tid), ...(p.zombie ? { zombie: p.zombie } : {}),
         ...(stat.ttyNr && stat.tpgid === stat.pgid ? { foreground: true } : {}),
+        ...(p.stopped ? { stopped: true } : {}),
       });
       if (p.zombie) continue;
       const status = readStatus(p.pid);

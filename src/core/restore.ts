@@ -229,7 +229,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
       restorePosixTimers(inj, core.posixTimers);
       restoreCreds(inj, core);
     }
-    for (const e of img.pstree.entries) if (e.zombie) makeZombie(b.injs.get(e.pid)!, e.zombie.exitCode);
+    for (const e of img.pstree.entries) if (e.zombie) makeZombie(b.injs.get(e.pid)!, e.zombie);
     // last remote call in each address space: the scratch area unmaps itself
     for (const e of img.pstree.entries) {
       if (e.zombie) continue;
@@ -248,6 +248,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     sender.close();
   }
   const fg = opts.shellJob && root.foreground && root.pgid === root.pid ? takeTerminal(root.pid) : null;
+  // a process that was stopped gets its SIGSTOP while still ours: it stops before any instruction
+  for (const e of img.pstree.entries) if (e.stopped && !e.zombie) killTry(e.pid, SIG.STOP);
   for (const e of img.pstree.entries) {
     if (e.zombie) continue;
     for (const tid of e.threads) ptraceTry(PTRACE.DETACH, tid, 0, 0);
@@ -292,8 +294,11 @@ function takeTerminal(pgid: number): { giveBack: () => void } | null {
 const TIOCGPGRP = 0x540f, TIOCSPGRP = 0x5410, SIGTTOU = 22;
 
 /** A zombie comes back as a seed that exits with the saved status, left for its parent to reap. */
-function makeZombie(inj: Injection, status: number): void {
+function makeZombie(inj: Injection, z: { exitCode: number; comm: string }): void {
   const t = inj.thread();
+  const status = z.exitCode;
+  inj.reset(16);
+  t.call('prctl(PR_SET_NAME)', NR.prctl, 15, inj.put(cstr(z.comm.slice(0, 15))));
   if ((status & 0x7f) === 0) {
     try { t.callRaw(NR.exit_group, (status >> 8) & 0xff); } catch { /* it exits: that is the point */ }
   } else {

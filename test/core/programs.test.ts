@@ -20,6 +20,7 @@ const cases: Array<{ name: string; libs?: string[]; extra?: (t: Target) => numbe
   { name: 'signals' },
   { name: 'identity' },
   { name: 'files' },
+  { name: 'zombies', extra: (t) => (/child=(\d+),(\d+),(\d+)/.exec(require_log(t)) ?? []).slice(1).map(Number) },
 ];
 
 import { readFileSync } from 'node:fs';

@@ -24,7 +24,9 @@ export interface PstreeEntry {
   sid: number;
   threads: number[];
   /** exited, not yet reaped by its parent */
-  zombie?: { exitCode: number };
+  zombie?: { exitCode: number; comm: string };
+  /** stopped by a signal at dump time */
+  stopped?: boolean;
   /** its group was the foreground group of its controlling terminal */
   foreground?: boolean;
 }

@@ -22,7 +22,9 @@ export interface FrozenProcess {
   threads: FrozenThread[];
   children: number[];
   /** exited but not reaped by its parent: restored as a zombie with this wait status */
-  zombie?: { exitCode: number };
+  zombie?: { exitCode: number; comm: string };
+  /** stopped by a signal (SIGSTOP, SIGTSTP...) before we came: it must stay stopped */
+  stopped?: boolean;
 }
 
 export class FrozenTree {
@@ -111,7 +113,8 @@ export function freezeTree(root: number): FrozenTree {
             continue;
           }
           p = { pid, ppid: 0, threads: [], children: [] };
-          if (state === 'Z') p.zombie = { exitCode: readExitCode(pid) };
+          if (state === 'T') p.stopped = true;
+          if (state === 'Z') p.zombie = { exitCode: readExitCode(pid), comm: readFileSync(`/proc/${pid}/comm`, 'utf8').trim() };
           tree.procs.set(pid, p);
           grew = true;
         }
