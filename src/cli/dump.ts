@@ -9,11 +9,13 @@ export const dumpCommand: CommandModule = {
     .option('images-dir', { alias: 'D', type: 'string', demandOption: true, describe: 'directory to write the image to' })
     .option('leave-running', { alias: 'R', type: 'boolean', default: false, describe: 'let the tree run on after the dump (default: kill it)' })
     .option('shell-job', { alias: 'j', type: 'boolean', default: false, describe: 'the tree is a shell job: its terminal and session may lie outside it' })
+    .option('prev-images-dir', { type: 'string', describe: 'the last pre-dump of a chain: only what changed since goes in (absolute, or relative to -D)' })
     .example('$0 dump -t 1234 -D /tmp/img', 'dump the tree of 1234 and kill it')
     .example('$0 dump -t 1234 -D /tmp/img -R', 'dump and leave it running'),
   handler: async (argv) => {
     const r = await dump({
       pid: Number(argv.tree), dir: String(argv['images-dir']), leaveRunning: Boolean(argv['leave-running']), shellJob: Boolean(argv['shell-job']),
+      ...(argv['prev-images-dir'] ? { prev: String(argv['prev-images-dir']) } : {}),
     });
     process.stderr.write(`dumped ${r.processes} process(es), ${r.threads} thread(s), ${(r.pagesBytes / 1048576).toFixed(1)} MiB of pages in ${r.totalMs.toFixed(0)} ms (frozen ${r.freezeMs.toFixed(0)} ms)${argv['leave-running'] ? '; left running' : ''}\n`);
     return 0;

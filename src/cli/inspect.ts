@@ -17,7 +17,10 @@ export const inspectCommand: CommandModule = {
     }
     const out: string[] = [];
     out.push(`image ${s.dir}: format ${s.format}, godwit ${s.godwit}, kernel ${s.kernel}, made ${s.created}`);
-    if (s.parent) out.push(`parent image: ${s.parent}`);
+    if (s.parent) {
+      out.push(`pre-dump chain, oldest first (a restore takes each page from the newest link that holds it):`);
+      for (const l of s.chain) out.push(`  ${l.kind.padEnd(8)} ${l.dir}: ${l.pages} pages (${mib(l.pages * 4096)})`);
+    }
     out.push(`${s.processes.length} process(es), ${mib(s.totalPageBytes)} of pages`);
     for (const p of s.processes) {
       out.push(`  pid ${p.pid} (${p.comm}) ppid ${p.ppid} pgid ${p.pgid} sid ${p.sid}${p.zombie ? ' zombie' : ''}`);

@@ -9,6 +9,8 @@ import { checkCommand } from './check.js';
 import { dumpCommand } from './dump.js';
 import { restoreCommand } from './restore.js';
 import { inspectCommand } from './inspect.js';
+import { preDumpCommand } from './predump.js';
+import { untrackCommand } from './untrack.js';
 import type { CommandModule } from './command.js';
 
 let verbose = 0;
@@ -31,7 +33,7 @@ function fail(e: unknown): never {
   process.exit(70);
 }
 
-const commands: CommandModule[] = [checkCommand, dumpCommand, restoreCommand, inspectCommand];
+const commands: CommandModule[] = [checkCommand, preDumpCommand, dumpCommand, restoreCommand, inspectCommand, untrackCommand];
 
 async function main(): Promise<void> {
   let y: Argv = yargs(hideBin(process.argv))

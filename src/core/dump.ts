@@ -19,12 +19,16 @@ import { dumpItimers, dumpPosixTimers } from './task/timers.js';
 import { refuseIsolation } from './task/isolation.js';
 import { dumpLocks } from './files/locks.js';
 import { GhostDumper } from './files/ghost.js';
+import { resolvePrev, readTrack, adoptTracker } from './predump.js';
+import type { DirtyTracker } from './mem/track/tracker.js';
+import { relative } from 'node:path';
 import { writeRecord } from './image/store.js';
 import { IMAGE_ARCH, IMAGE_FORMAT_VERSION, type Inventory, type ProcessCore, type PstreeEntry } from './image/format.js';
 import { GodwitError } from './errors.js';
 import { logger } from './log.js';
 import { requireRoot } from './privileges.js';
 import { VERSION } from './version.js';
+import { cpuFlags } from './cpu.js';
 
 export interface DumpOptions {
   pid: number;
@@ -32,6 +36,8 @@ export interface DumpOptions {
   leaveRunning?: boolean;
   /** the tree is a job of a shell: its controlling terminal and session may lie outside it */
   shellJob?: boolean;
+  /** the last link of a pre-dump chain: only what changed since goes into this image */
+  prev?: string;
 }
 
 export interface DumpResult {
@@ -41,11 +47,6 @@ export interface DumpResult {
   pagesBytes: number;
   freezeMs: number;
   totalMs: number;
-}
-
-export function cpuFlags(): string[] {
-  const m = /^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-  return m ? m[1]!.split(/\s+/).sort() : [];
 }
 
 function prepareDir(dir: string): void {
@@ -61,8 +62,10 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   if (!Number.isInteger(opts.pid) || opts.pid <= 0) throw new GodwitError(`bad PID ${opts.pid}`, 2);
   if (!existsSync(`/proc/${opts.pid}`)) throw new GodwitError(`no process with PID ${opts.pid}`, 2);
   if (opts.pid === process.pid) throw new GodwitError('godwit cannot dump itself', 2);
+  const prev = opts.prev ? resolvePrev(opts.dir, opts.prev) : undefined;
   prepareDir(opts.dir);
   const tree = freezeTree(opts.pid);
+  const trackers: DirtyTracker[] = [];
   const tFrozen = performance.now();
   const injections: Injection[] = [];
   let pagesBytes = 0;
@@ -92,7 +95,11 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       inj.mapScratch();
       const threads = p.threads.map((t) => dumpThread(inj, t.tid));
       xsaveSize = Math.max(xsaveSize, ...threads.map((t) => t.xstate.length));
-      const mmDump = await dumpMm(opts.dir, inj, stat, shmem, ghosts);
+      // the chain's tracker was parked in the process: taking it back also removes that fd
+      const tracker = prev ? adoptTracker(inj, readTrack(prev, p.pid)) : undefined;
+      if (tracker) trackers.push(tracker);
+      const mmDump = await dumpMm(opts.dir, inj, stat, shmem, ghosts, tracker);
+      tracker?.stop();
       pagesBytes += mmDump.bytes;
       const core: ProcessCore = {
         pid: p.pid, comm: status.name, cwd: readlinkSync(`/proc/${p.pid}/cwd`), root: readlinkSync(`/proc/${p.pid}/root`),
@@ -113,11 +120,13 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     const inv: Inventory = {
       format: IMAGE_FORMAT_VERSION, godwit: VERSION, arch: IMAGE_ARCH, kernel: release(),
       created: new Date().toISOString(), root: tree.root, pageSize: 4096, xsaveSize,
-      cpuFlags: cpuFlags(),
+      cpuFlags: cpuFlags(), kind: 'dump', ...(prev ? { parent: relative(opts.dir, prev) } : {}),
     };
     // the inventory goes last: an image without one is incomplete and restore refuses it
     writeRecord(opts.dir, 'inventory.mpk', 'inventory', inv);
   } catch (e) {
+    // tracking ends with a failed dump: the process is left as it was before the chain began
+    for (const t of trackers) { try { t.stop(); } catch { /* already stopped */ } }
     release_(injections);
     thawTree(tree);
     log.warn({ err: (e as Error).message }, 'dump failed; tree left running');

@@ -37,6 +37,8 @@ export interface ImageSummary {
     exe?: string; cwd?: string;
   }>;
   totalPageBytes: number;
+  /** older links first, then this image: where each page of a restore comes from */
+  chain: Array<{ dir: string; kind: string; pages: number }>;
 }
 
 export function inspectImage(dir: string): ImageSummary {
@@ -64,5 +66,9 @@ export function inspectImage(dir: string): ImageSummary {
     dir, format: img.inventory.format, godwit: img.inventory.godwit, kernel: img.inventory.kernel,
     created: img.inventory.created, root: img.inventory.root,
     ...(img.inventory.parent ? { parent: img.inventory.parent } : {}), processes, totalPageBytes: total,
+    chain: [
+      ...img.chain.map((l) => ({ dir: l.dir, kind: 'pre-dump', pages: [...l.pagemaps.values()].reduce((s, p) => s + p.segments.reduce((t, x) => t + x.totalPages, 0), 0) })),
+      { dir, kind: 'dump', pages: total / 4096 },
+    ],
   };
 }

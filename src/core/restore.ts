@@ -208,7 +208,11 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
       if (e.zombie) continue;
       const core = img.cores.get(e.pid)!;
       const inj = b.injs.get(e.pid)!;
-      await restoreMm(img.dir, inj, core.mm, img.pagemaps.get(e.pid)!, b.hop, shmemObjects, shmemOwners, (id) => files.ghosts.procPath(id));
+      const layers = [
+        ...img.chain.flatMap((l) => (l.pagemaps.has(e.pid) ? [{ dir: l.dir, pagemap: l.pagemaps.get(e.pid)! }] : [])),
+        { dir: img.dir, pagemap: img.pagemaps.get(e.pid)! },
+      ];
+      await restoreMm(img.dir, inj, core.mm, layers, b.hop, shmemObjects, shmemOwners, (id) => files.ghosts.procPath(id));
       sender.install(inj, core.fds.map((f) => ({ agentFd: files.fd(f.fileId), target: f.fd, cloexec: f.cloexec })));
       rearmEpolls(inj, core.fds, files.entries);
       restoreLocks(inj, core.locks, core.fds);

@@ -15,6 +15,18 @@ export interface Inventory {
   cpuFlags: string[];
   /** the previous image of a pre-dump chain, relative to this image's directory */
   parent?: string;
+  /** a pre-dump holds memory only; a dump holds everything */
+  kind?: 'dump' | 'pre-dump';
+}
+
+/** How a pre-dump left dirty tracking for the next link of its chain. */
+export interface TrackRecord {
+  pid: number;
+  backend: 'uffd' | 'soft-dirty' | 'hash';
+  /** uffd: the fd number the tracker is parked at in the process */
+  parkedFd?: number;
+  /** the address ranges it followed */
+  ranges: Array<{ start: number; end: number }>;
 }
 
 export interface PstreeEntry {
@@ -161,7 +173,12 @@ export interface PageSegment {
   /** crc32 of each CHUNK_BYTES of the file, in order */
   chunkCrcs: number[];
 }
-export interface Pagemap { pid: number; segments: PageSegment[] }
+export interface Pagemap {
+  pid: number;
+  segments: PageSegment[];
+  /** mappings new since the parent image: older images hold nothing valid for these ranges */
+  fresh?: Array<[number, number]>;
+}
 
 export interface ShmemObject { id: number; ino: number; size: number; owner: number; segments: PageSegment[] }
 export interface Shmem { objects: ShmemObject[] }

@@ -1,11 +1,17 @@
 // An image directory read as a whole, every record checked before a restore starts.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, readdirSync } from 'node:fs';
+import { resolve, join } from 'node:path';
 import { readRecord } from './store.js';
 import { IMAGE_ARCH, type Files, type Inventory, type Pagemap, type ProcessCore, type Pstree, type Shmem } from './format.js';
 import { GodwitError, ImageError } from '../errors.js';
 import { checkSegments } from './page-streams.js';
 
+/** An older link of a pre-dump chain: its directory and the pages it holds per process. */
+export interface Layer { dir: string; pagemaps: Map<number, Pagemap> }
+
 export interface Image {
+  /** older links first; the image's own pagemaps are not among them */
+  chain: Layer[];
   dir: string;
   inventory: Inventory;
   pstree: Pstree;
@@ -21,6 +27,9 @@ export function readImage(dir: string): Image {
     throw new ImageError(`${dir}/inventory.mpk`, 'missing: this is not a godwit image, or its dump did not finish');
   }
   const inventory = readRecord<Inventory>(dir, 'inventory.mpk', 'inventory');
+  if (inventory.kind === 'pre-dump') {
+    throw new ImageError(`${dir}/inventory.mpk`, 'is a pre-dump (memory only): restore from the final dump of its chain');
+  }
   if (inventory.arch !== IMAGE_ARCH) throw new ImageError(`${dir}/inventory.mpk`, `made on ${inventory.arch}, this host is ${IMAGE_ARCH}`);
   const pstree = readRecord<Pstree>(dir, 'pstree.mpk', 'pstree');
   const cores = new Map<number, ProcessCore>();
@@ -35,5 +44,28 @@ export function readImage(dir: string): Image {
   const shmem = readRecord<Shmem>(dir, 'shmem.mpk', 'shmem');
   for (const pm of pagemaps.values()) checkSegments(dir, pm.segments);
   for (const o of shmem.objects) checkSegments(dir, o.segments);
-  return { dir, inventory, pstree, cores, pagemaps, files: readRecord<Files>(dir, 'files.mpk', 'files'), shmem };
+  return { dir, inventory, pstree, cores, pagemaps, files: readRecord<Files>(dir, 'files.mpk', 'files'), shmem, chain: readChain(dir, inventory) };
+}
+
+/** Follow the parent links of a dump down to the first pre-dump, checking every file on the way. */
+function readChain(dir: string, inv: Inventory): Layer[] {
+  const layers: Layer[] = [];
+  const seen = new Set<string>([resolve(dir)]);
+  for (let parent = inv.parent, from = dir; parent; ) {
+    const d = resolve(from, parent);
+    if (seen.has(d)) throw new ImageError(join(from, 'inventory.mpk'), 'its parent chain loops');
+    seen.add(d);
+    const pinv = readRecord<Inventory>(d, 'inventory.mpk', 'inventory');
+    if (pinv.kind !== 'pre-dump') throw new ImageError(join(d, 'inventory.mpk'), 'is a parent link but not a pre-dump');
+    const pagemaps = new Map<number, Pagemap>();
+    for (const f of readdirSync(d).filter((x) => /^pagemap-\d+\.mpk$/.test(x))) {
+      const pm = readRecord<Pagemap>(d, f, 'pagemap');
+      checkSegments(d, pm.segments);
+      pagemaps.set(pm.pid, pm);
+    }
+    layers.unshift({ dir: d, pagemaps });
+    from = d;
+    parent = pinv.parent;
+  }
+  return layers;
 }

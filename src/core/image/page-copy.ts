@@ -35,7 +35,12 @@ function* slices(entries: Array<PagemapEntry & { force?: boolean }>): Generator<
   if (cur) yield cur;
 }
 
-function vmBatches(write: boolean, pid: number, buf: Buffer, base: number, parts: Part[]): void {
+/**
+ * `tolerant`: the process runs while we read it (a pre-dump), so a range may vanish under us; its
+ * bytes are left zero. That is safe: the tracker then sees a new mapping there, and the next link
+ * or the dump supersedes whatever this one holds for it.
+ */
+function vmBatches(write: boolean, pid: number, buf: Buffer, base: number, parts: Part[], tolerant = false): void {
   const bufAddr = addr(buf);
   for (let i = 0; i < parts.length; ) {
     let j = i + 1;
@@ -43,7 +48,13 @@ function vmBatches(write: boolean, pid: number, buf: Buffer, base: number, parts
     const batch = parts.slice(i, j);
     const want = batch.reduce((s, p) => s + p.len, 0);
     const got = processVm(write, pid, bufAddr + BigInt(batch[0]!.fileOff - base), batch.map((p) => [p.addr, p.len]));
-    if (got !== want) {
+    if (got !== want && tolerant) {
+      for (const p of batch) {
+        let n = 0;
+        try { n = processVm(false, pid, bufAddr + BigInt(p.fileOff - base), [[p.addr, p.len]]); } catch { n = 0; }
+        if (n < p.len) buf.fill(0, p.fileOff - base + n, p.fileOff - base + p.len);
+      }
+    } else if (got !== want) {
       throw new Error(`pid ${pid}: ${write ? 'writing' : 'reading'} memory at 0x${batch[0]!.addr.toString(16)} stopped after ${got} of ${want} bytes`);
     }
     i = j;
@@ -52,7 +63,7 @@ function vmBatches(write: boolean, pid: number, buf: Buffer, base: number, parts
 
 export interface CopyOutResult { entries: PagemapEntry[]; chunkCrcs: number[]; bytes: number }
 
-export function copyOut(pid: number, path: string, runs: PageRun[]): CopyOutResult {
+export function copyOut(pid: number, path: string, runs: PageRun[], tolerant = false): CopyOutResult {
   const entries: Array<PagemapEntry & { force?: boolean }> = [];
   let off = 0;
   for (const r of runs) { entries.push({ start: r.start, pages: r.pages, offset: off, force: !!r.force }); off += r.pages * PAGE_SIZE; }
@@ -62,7 +73,7 @@ export function copyOut(pid: number, path: string, runs: PageRun[]): CopyOutResu
   try {
     const buf = Buffer.allocUnsafe(Math.min(WINDOW, Math.max(off, PAGE_SIZE)));
     for (const s of slices(entries)) {
-      vmBatches(false, pid, buf, s.off, s.parts.filter((p) => !p.force));
+      vmBatches(false, pid, buf, s.off, s.parts.filter((p) => !p.force), tolerant);
       for (const p of s.parts.filter((q) => q.force)) {
         if (memFd < 0) memFd = openSync(`/proc/${pid}/mem`, 'r');
         for (let done = 0; done < p.len; ) {
@@ -100,17 +111,19 @@ export function checkSegment(path: string, totalPages: number, chunkCrcs: number
 export function copyIn(pid: number, path: string, entries: PagemapEntry[], chunkCrcs: number[]): void {
   const fd = openSync(path, 'r');
   try {
-    const total = entries.reduce((s, e) => Math.max(s, e.offset + e.pages * PAGE_SIZE), 0);
-    const buf = Buffer.allocUnsafe(Math.min(WINDOW, Math.max(total, PAGE_SIZE)));
+    const size = fstatSync(fd).size;
+    const buf = Buffer.allocUnsafe(Math.min(WINDOW, Math.max(size, PAGE_SIZE)));
     for (const s of slices([...entries].sort((a, b) => a.offset - b.offset))) {
-      for (let done = 0; done < s.len; ) {
-        const n = readSync(fd, buf, done, s.len - done, s.off + done);
+      // read whole checksum chunks even when only some of their pages are wanted
+      const len = Math.min(Math.ceil(s.len / CHUNK_BYTES) * CHUNK_BYTES, size - s.off);
+      for (let done = 0; done < len; ) {
+        const n = readSync(fd, buf, done, len - done, s.off + done);
         if (n <= 0) throw new Error(`${path}: unexpected end of file at ${s.off + done}`);
         done += n;
       }
-      for (let c = 0; c < s.len; c += CHUNK_BYTES) {
+      for (let c = 0; c < len; c += CHUNK_BYTES) {
         const idx = (s.off + c) / CHUNK_BYTES;
-        if (crc32(buf.subarray(c, Math.min(c + CHUNK_BYTES, s.len))) !== chunkCrcs[idx]) {
+        if (crc32(buf.subarray(c, Math.min(c + CHUNK_BYTES, len))) !== chunkCrcs[idx]) {
           throw new Error(`${path}: chunk ${idx} checksum mismatch: the page data is damaged`);
         }
       }

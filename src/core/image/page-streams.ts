@@ -10,7 +10,7 @@ import type { PageSegment, PagemapEntry } from './format.js';
 import { GodwitError, ImageError } from '../errors.js';
 
 type JobBody =
-  | { op: 'out'; pid: number; path: string; runs: PageRun[] }
+  | { op: 'out'; pid: number; path: string; runs: PageRun[]; tolerant: boolean }
   | { op: 'in'; pid: number; path: string; entries: PagemapEntry[]; chunkCrcs: number[] };
 export type StreamJob = JobBody & { id: number };
 export type StreamReply = { id: number; ok: true; out?: CopyOutResult } | { id: number; ok: false; error: string };
@@ -72,15 +72,15 @@ function split(runs: PageRun[], n: number): PageRun[][] {
 }
 
 /** Copy the runs of `pid` into segment files named PREFIX.N.img in dir. */
-export async function writeSegments(dir: string, prefix: string, pid: number, runs: PageRun[]): Promise<PageSegment[]> {
+export async function writeSegments(dir: string, prefix: string, pid: number, runs: PageRun[], tolerant = false): Promise<PageSegment[]> {
   const bytes = runs.reduce((s, r) => s + r.pages * PAGE_SIZE, 0);
   const parts = bytes < INLINE_BYTES ? [runs] : split(runs, STREAMS);
   const seg = (res: CopyOutResult, i: number): PageSegment => ({
     file: `${prefix}.${i}.img`, entries: res.entries, totalPages: res.bytes / PAGE_SIZE, chunkCrcs: res.chunkCrcs,
   });
-  if (parts.length === 1) return [seg(copyOut(pid, join(dir, `${prefix}.0.img`), parts[0]!), 0)];
+  if (parts.length === 1) return [seg(copyOut(pid, join(dir, `${prefix}.0.img`), parts[0]!, tolerant), 0)];
   pool ??= new Pool();
-  const replies = await Promise.all(parts.map((p, i) => pool!.run({ op: 'out', pid, path: join(dir, `${prefix}.${i}.img`), runs: p })));
+  const replies = await Promise.all(parts.map((p, i) => pool!.run({ op: 'out', pid, path: join(dir, `${prefix}.${i}.img`), runs: p, tolerant })));
   return replies.map((r, i) => {
     if (!r.ok) throw new GodwitError(r.error);
     return seg(r.out!, i);

@@ -7,7 +7,7 @@ import type { StreamJob, StreamReply } from './page-streams.js';
 parentPort!.on('message', (job: StreamJob) => {
   let reply: StreamReply;
   try {
-    if (job.op === 'out') reply = { id: job.id, ok: true, out: copyOut(job.pid, job.path, job.runs) };
+    if (job.op === 'out') reply = { id: job.id, ok: true, out: copyOut(job.pid, job.path, job.runs, job.tolerant) };
     else { copyIn(job.pid, job.path, job.entries, job.chunkCrcs); reply = { id: job.id, ok: true }; }
   } catch (e) {
     reply = { id: job.id, ok: false, error: (e as Error).message };

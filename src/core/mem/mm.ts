@@ -7,13 +7,15 @@ import type { ProcStat } from '../proc/stat.js';
 import { NR } from '../sys/nr.js';
 import { PROT, MAP, MREMAP, MADV, PAGE_SIZE } from '../sys/mman.js';
 import type { Injection } from '../ptrace/inject.js';
-import type { MmCore, Pagemap, ShmemObject, VmaEntry } from '../image/format.js';
+import type { MmCore, Pagemap, PageSegment, ShmemObject, VmaEntry } from '../image/format.js';
 import { writeSegments, readSegments } from '../image/page-streams.js';
 import type { PageRun } from '../image/page-copy.js';
 import { toVmaEntry, pagesInImage } from './vma.js';
 import { scanPages, pagemapBuffer } from './pagemap.js';
 import type { ShmemDumper } from './shmem.js';
 import type { GhostDumper } from '../files/ghost.js';
+import type { DirtyTracker } from './track/tracker.js';
+import { clipRuns, subtract, type Range } from './track/ranges.js';
 import { GodwitError } from '../errors.js';
 import { cstr } from '../sys/libc.js';
 import { O } from '../files/flags.js';
@@ -21,7 +23,13 @@ import { logger } from '../log.js';
 
 export interface MmDump { mm: MmCore; pagemap: Pagemap; bytes: number }
 
-export async function dumpMm(dir: string, inj: Injection, stat: ProcStat, shmem: ShmemDumper, ghosts: GhostDumper): Promise<MmDump> {
+/**
+ * With a tracker (the last link of a pre-dump chain), only the pages written since the previous
+ * link go into the image, plus the whole of mappings that are new since.
+ */
+export async function dumpMm(
+  dir: string, inj: Injection, stat: ProcStat, shmem: ShmemDumper, ghosts: GhostDumper, tracker?: DirtyTracker,
+): Promise<MmDump> {
   const pid = inj.pid;
   const vmas = readSmaps(pid).filter((v) => v.start !== inj.scratch && v.name !== "[vsyscall]");
   const entries = vmas.map((v) => toVmaEntry(pid, v, ghosts));
@@ -31,15 +39,20 @@ export async function dumpMm(dir: string, inj: Injection, stat: ProcStat, shmem:
   const runs: PageRun[] = [];
   try {
     const tScan = performance.now();
+    const kept: Array<{ start: number; end: number; force: boolean }> = [];
     for (const [i, v] of vmas.entries()) {
       const e = entries[i]!;
       const mode = pagesInImage(e);
       if (mode === 'shmem') { await shmem.add(pid, v, e); continue; }
       if (mode === 'none') continue;
-      for (const r of scanPages(pmFd, v.start, v.end, mode === 'anon-only', buf)) runs.push({ ...r, force: !v.read });
+      kept.push({ start: v.start, end: v.end, force: !v.read });
+      if (!tracker) for (const r of scanPages(pmFd, v.start, v.end, mode === 'anon-only', buf)) runs.push({ ...r, force: !v.read });
     }
+    if (tracker) runs.push(...clipRuns(tracker.collect(), kept));
     const tCopy = performance.now();
-    const pm: Pagemap = { pid, segments: await writeSegments(dir, `pages-${pid}`, pid, runs) };
+    const pm: Pagemap = {
+      pid, segments: await writeSegments(dir, `pages-${pid}`, pid, runs), ...(tracker ? { fresh: tracker.lastAdded } : {}),
+    };
     logger('mm').debug({ pid, scanMs: tCopy - tScan, copyMs: performance.now() - tCopy, runs: runs.length }, 'pages dumped');
     const mm: MmCore = {
       startCode: stat.startCode, endCode: stat.endCode, startData: stat.startData, endData: stat.endData,
@@ -68,8 +81,32 @@ export function freeArea(layouts: Array<Array<{ start: number; end: number }>>, 
  * Replace the seed's address space with the image's. Leaves only the scratch area of the seed,
  * moves the seed's vDSO blocks to where the image had them (glibc holds pointers into them).
  */
+/** Pages of one link of a chain (or of a lone image) for one process. */
+export interface PageLayer { dir: string; pagemap: Pagemap }
+
+
+/**
+ * What each link contributes, oldest first: an older link's pages count only inside mappings the
+ * final image has, and not where a newer link found a mapping new (its old contents are stale).
+ */
+function layerSegments(layers: PageLayer[], vmas: VmaEntry[]): Array<{ dir: string; segments: PageSegment[] }> {
+  const final: Range[] = vmas.filter((v) => v.kind === 'anon' || (v.kind === 'file' && !v.shared)).map((v) => [v.start, v.end]);
+  return layers.map((l, i) => {
+    if (i === layers.length - 1) return { dir: l.dir, segments: l.pagemap.segments };
+    const allowed = subtract(final, layers.slice(i + 1).flatMap((n) => n.pagemap.fresh ?? []));
+    const segments = l.pagemap.segments.map((s) => ({
+      ...s,
+      entries: s.entries.flatMap((e) => allowed.flatMap(([a, b]) => {
+        const st = Math.max(a, e.start), en = Math.min(b, e.start + e.pages * PAGE_SIZE);
+        return en > st ? [{ start: st, pages: (en - st) / PAGE_SIZE, offset: e.offset + (st - e.start) }] : [];
+      })),
+    }));
+    return { dir: l.dir, segments };
+  });
+}
+
 export async function restoreMm(
-  dir: string, inj: Injection, mm: MmCore, pagemap: Pagemap, hop: number,
+  dir: string, inj: Injection, mm: MmCore, layers: PageLayer[], hop: number,
   shmemObjects: Map<number, ShmemObject>, shmemOwnerStart: Map<number, { pid: number; start: number; end: number }>,
   ghostPath: (id: number) => string,
 ): Promise<void> {
@@ -90,8 +127,9 @@ export async function restoreMm(
     }
     return fd;
   };
+  const pageLayers = layerSegments(layers, mm.vmas);
   const withPages = new Set<number>();
-  for (const e of pagemap.segments.flatMap((s) => s.entries)) {
+  for (const e of pageLayers.flatMap((l) => l.segments.flatMap((s) => s.entries))) {
     const v = mm.vmas.find((x) => e.start >= x.start && e.start < x.end);
     if (v) withPages.add(v.start);
   }
@@ -125,7 +163,7 @@ export async function restoreMm(
   }
   for (const fd of fds.values()) inj.call('close', NR.close, fd);
 
-  await readSegments(dir, pid, pagemap.segments);
+  for (const l of pageLayers) await readSegments(l.dir, pid, l.segments);
   for (const v of mm.vmas) {
     if (v.kind !== 'shmem' || v.shmemId === undefined) continue;
     const o = shmemObjects.get(v.shmemId);

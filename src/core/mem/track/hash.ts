@@ -24,6 +24,8 @@ export class HashTracker implements DirtyTracker {
   private buf = Buffer.allocUnsafe(CHUNK);
   private pm = pagemapBuffer();
   private first: PageRun[] = [];
+  lastAdded: Array<[number, number]> = [];
+  private added: Array<[number, number]> = [];
 
   constructor(readonly pid: number) {
     this.pagemap = openSync(`/proc/${pid}/pagemap`, 'r');
@@ -38,6 +40,7 @@ export class HashTracker implements DirtyTracker {
       const n = (v.end - v.start) / PAGE_SIZE;
       // hashes follow addresses, not mapping shapes: two mappings may have merged into this one
       const olds = [...this.ranges.values()].filter((o) => o.v.start < v.end && o.v.end > v.start);
+      if (!this.ranges.has(key(v))) this.added.push([v.start, v.end]);
       const before = (a: number): number | undefined => {
         const o = olds.find((x) => a >= x.v.start && a < x.v.end);
         if (!o) return undefined;
@@ -58,6 +61,10 @@ export class HashTracker implements DirtyTracker {
           }
         }
       }
+      // a page that was there and is gone (MADV_DONTNEED) reads as zeros now: it changed
+      for (let idx = 0; idx < n; idx++) {
+        if (!st.present[idx] && before(v.start + idx * PAGE_SIZE) !== undefined) dirty.push({ start: v.start + idx * PAGE_SIZE, pages: 1 });
+      }
       next.set(key(v), st);
     }
     this.ranges = next;
@@ -67,7 +74,10 @@ export class HashTracker implements DirtyTracker {
   collect(): PageRun[] {
     const f = this.first;
     this.first = [];
-    return merge([...f, ...this.pass()]);
+    const out = merge([...f, ...this.pass()]);
+    this.lastAdded = this.added;
+    this.added = [];
+    return out;
   }
 
   stop(): void {

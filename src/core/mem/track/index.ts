@@ -26,7 +26,7 @@ export function startTracker(pid: number, backend: TrackBackend = bestBackend())
     const insn = findSyscallInsn(pid, probe);
     probe.close();
     inj = new Injection(pid, insn);
-    return new UffdTracker(inj);
+    return UffdTracker.arm(inj);
   } finally {
     inj?.releaseThreads();
     inj?.close();

@@ -3,9 +3,12 @@ import { readMaps, type ProcVma } from '../../proc/smaps.js';
 
 const SKIP = new Set(['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]']);
 
-/** Writable mappings whose pages a dump would hold (read-only ones cannot be dirtied). */
+/**
+ * Mappings whose pages a dump holds, whatever their protection now (a page written before an
+ * mprotect to read-only is still dirty); shared file mappings keep their data in the file.
+ */
 export function trackable(pid: number): ProcVma[] {
-  return readMaps(pid).filter((v) => v.write && !SKIP.has(v.name) && !(v.shared && v.inode && !v.deleted && v.name !== '/dev/zero'));
+  return readMaps(pid).filter((v) => !SKIP.has(v.name) && !(v.shared && v.inode && !v.deleted && v.name !== '/dev/zero'));
 }
 
 export interface RangeDiff { added: ProcVma[]; kept: ProcVma[] }
@@ -18,3 +21,32 @@ export function diffRanges(before: Map<string, ProcVma>, now: ProcVma[]): RangeD
 }
 
 export function key(v: { start: number; end: number }): string { return `${v.start}-${v.end}`; }
+
+/** The parts of `runs` that fall inside `ranges`, each marked with its range's `force`. */
+export function clipRuns(
+  runs: Array<{ start: number; pages: number }>, ranges: Array<{ start: number; end: number; force?: boolean }>,
+): Array<{ start: number; pages: number; force?: boolean }> {
+  const out: Array<{ start: number; pages: number; force?: boolean }> = [];
+  const sorted = [...ranges].sort((a, b) => a.start - b.start);
+  for (const r of runs) {
+    const rs = r.start, re = r.start + r.pages * 4096;
+    for (const g of sorted) {
+      if (g.end <= rs) continue;
+      if (g.start >= re) break;
+      const s = Math.max(rs, g.start), e = Math.min(re, g.end);
+      if (e > s) out.push({ start: s, pages: (e - s) / 4096, ...(g.force ? { force: true } : {}) });
+    }
+  }
+  return out;
+}
+
+export type Range = [number, number];
+
+/** `ranges` with every part covered by `holes` taken out. */
+export function subtract(ranges: Range[], holes: Range[]): Range[] {
+  let out = ranges;
+  for (const [hs, he] of holes) {
+    out = out.flatMap(([s, e]): Range[] => (he <= s || hs >= e ? [[s, e]] : [...(hs > s ? [[s, hs] as Range] : []), ...(he < e ? [[he, e] as Range] : [])]));
+  }
+  return out;
+}

@@ -14,6 +14,7 @@ export class SoftDirtyTracker implements DirtyTracker {
   private pagemap: number;
   private ranges = new Map<string, ProcVma>();
   private buf = pagemapBuffer();
+  lastAdded: Array<[number, number]> = [];
 
   constructor(readonly pid: number) {
     this.pagemap = openSync(`/proc/${pid}/pagemap`, 'r');
@@ -27,6 +28,7 @@ export class SoftDirtyTracker implements DirtyTracker {
     const out: PageRun[] = [];
     for (const v of kept) out.push(...scanPagemap(this.pagemap, v.start, v.end, (hi) => (hi & PM_HI.SOFT_DIRTY) !== 0 && (hi & (PM_HI.PRESENT | PM_HI.SWAPPED)) !== 0, this.buf));
     for (const v of added) out.push(...scanPages(this.pagemap, v.start, v.end, false, this.buf));
+    this.lastAdded = added.map((v) => [v.start, v.end]);
     this.ranges = new Map(now.map((v) => [key(v), v]));
     writeFileSync(`/proc/${this.pid}/clear_refs`, '4');
     return merge(out);

@@ -16,6 +16,8 @@ export interface DirtyTracker {
   readonly pid: number;
   /** Pages written since the last collect, plus every page of mappings new since then. */
   collect(): PageRun[];
+  /** The mappings the last collect() found new (and so reported whole). */
+  readonly lastAdded: Array<[number, number]>;
   /** End tracking and leave the process as it was (no registration, no protection). */
   stop(): void;
 }

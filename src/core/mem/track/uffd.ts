@@ -3,7 +3,8 @@
 // target's mm), taken into the agent with pidfd_getfd and closed in the target: only the agent
 // holds it. If the agent dies, the kernel drops the registration and the write-protection with
 // it, so a tracked process is never left slowed down.
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
+import type { FdSender } from '../../files/transfer.js';
 import { sysTry, addr } from '../../sys/libc.js';
 import { NR } from '../../sys/nr.js';
 import { pidfdOpen, pidfdGetfd, close } from '../../sys/process.js';
@@ -12,9 +13,10 @@ import type { Injection } from '../../ptrace/inject.js';
 import type { PageRun } from '../../image/page-copy.js';
 import type { ProcVma } from '../../proc/smaps.js';
 import type { DirtyTracker } from './tracker.js';
-import { trackable, diffRanges, key } from './ranges.js';
+import { trackable, diffRanges, key, subtract, type Range } from './ranges.js';
 import { scanPages, pagemapBuffer } from '../pagemap.js';
 import { GodwitError } from '../../errors.js';
+import { logger } from '../../log.js';
 
 const UFFD_USER_MODE_ONLY = 1, O_CLOEXEC = 0o2000000, O_NONBLOCK = 0o4000;
 const UFFDIO_API = 0xc018aa3f, UFFDIO_REGISTER = 0xc020aa00, UFFDIO_UNREGISTER = 0x8010aa01, UFFDIO_WRITEPROTECT = 0xc018aa06;
@@ -30,46 +32,81 @@ function ioctl(fd: number, req: number, arg: Buffer, what: string): void {
 
 export class UffdTracker implements DirtyTracker {
   readonly backend = 'uffd' as const;
-  private uffd: number;
+  private uffd = -1;
   private pagemap: number;
   private ranges = new Map<string, ProcVma>();
   private pending: PageRun[] = [];
+  lastAdded: Array<[number, number]> = [];
+  private added: Array<[number, number]> = [];
   private vec = Buffer.alloc(24 * VEC);
   private arg = Buffer.alloc(96);
 
+  private constructor(readonly pid: number, uffdFd: number, ranges: Array<{ start: number; end: number }>) {
+    this.uffd = uffdFd;
+    this.pagemap = openSync(`/proc/${pid}/pagemap`, 'r');
+    for (const r of ranges) this.ranges.set(key(r), { start: r.start, end: r.end } as ProcVma);
+    this.follow();
+  }
+
   /** Arm tracking; `inj` drives the (frozen) target for the one remote syscall. */
-  constructor(inj: Injection) {
-    this.pid = inj.pid;
+  static arm(inj: Injection): UffdTracker {
     const fdInTarget = inj.call('userfaultfd', NR.userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
-    const pidfd = pidfdOpen(inj.pid);
-    try {
-      this.uffd = pidfdGetfd(pidfd, fdInTarget);
-    } finally {
-      close(pidfd);
-      inj.call('close', NR.close, fdInTarget);
-    }
+    const uffd = takeFd(inj, fdInTarget);
     const api = Buffer.alloc(24);
     api.writeBigUInt64LE(0xaan, 0);
     api.writeBigUInt64LE(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_WP_HUGETLBFS_SHMEM, 8);
-    ioctl(this.uffd, UFFDIO_API, api, 'UFFDIO_API');
-    this.pagemap = openSync(`/proc/${this.pid}/pagemap`, 'r');
-    this.follow();
+    ioctl(uffd, UFFDIO_API, api, 'UFFDIO_API');
+    return new UffdTracker(inj.pid, uffd, []);
   }
-  readonly pid: number;
 
-  /** Register and protect mappings not seen before; they count as wholly dirty. */
+  /**
+   * Take back a tracker parked in the target by an earlier pre-dump (see park), with the ranges
+   * it followed then: the pages written since are reported by the next collect().
+   */
+  static adopt(inj: Injection, parkedFd: number, ranges: Array<{ start: number; end: number }>): UffdTracker {
+    return new UffdTracker(inj.pid, takeFd(inj, parkedFd), ranges);
+  }
+
+  /**
+   * Between two runs of godwit, the userfaultfd has to live somewhere: it is handed to the target
+   * itself, at a high fd number with close-on-exec, and taken back by the next pre-dump or the
+   * dump. Returns that fd number. The agent's own copy is closed.
+   */
+  park(inj: Injection, sender: FdSender): number {
+    const target = parkingFd(inj.pid);
+    sender.install(inj, [{ agentFd: this.uffd, target, cloexec: true }]);
+    closeSync(this.pagemap);
+    close(this.uffd);
+    return target;
+  }
+
+  /** The ranges it follows, to be handed to adopt() by the next run. */
+  get followed(): Array<{ start: number; end: number }> {
+    return [...this.ranges.values()].map((v) => ({ start: v.start, end: v.end }));
+  }
+
+  /**
+   * Register and protect what is new since the last look; it counts as wholly dirty. A mapping
+   * with a new shape may be old ones merged (a registered neighbour joins them): the parts that
+   * were tracked all along are left alone, or writes since the last scan would be lost.
+   */
   private follow(): void {
     const now = trackable(this.pid);
     const { added } = diffRanges(this.ranges, now);
+    const tracked: Range[] = [...this.ranges.values()].map((v) => [v.start, v.end]);
     this.ranges = new Map(now.map((v) => [key(v), v]));
+    const parts = subtract(added.map((v): Range => [v.start, v.end]), tracked);
+    for (const p of parts) this.added.push(p);
     const buf = pagemapBuffer();
-    for (const v of added) {
+    for (const [start, end] of parts) {
+      const v = { start, end };
       const r = Buffer.alloc(32);
       r.writeBigUInt64LE(BigInt(v.start), 0);
       r.writeBigUInt64LE(BigInt(v.end - v.start), 8);
       r.writeBigUInt64LE(REGISTER_MODE_WP, 16);
       // a mapping may have been registered before under another shape: registering again is fine
-      if (sysTry(NR.ioctl, this.uffd, UFFDIO_REGISTER, addr(r)) < 0) continue;
+      const rr = sysTry(NR.ioctl, this.uffd, UFFDIO_REGISTER, addr(r));
+      if (rr < 0) { logger('track').debug({ pid: this.pid, range: key(v), errno: -rr }, 'cannot register'); continue; }
       const wp = Buffer.alloc(24);
       wp.writeBigUInt64LE(BigInt(v.start), 0);
       wp.writeBigUInt64LE(BigInt(v.end - v.start), 8);
@@ -81,30 +118,41 @@ export class UffdTracker implements DirtyTracker {
 
   collect(): PageRun[] {
     const out: PageRun[] = [];
-    for (const v of this.ranges.values()) this.scan(v.start, v.end, out);
+    for (const [k, v] of [...this.ranges]) {
+      // a range that no longer scans is a different mapping now (unmapped and mapped again,
+      // maybe at the same place): forget it, so follow() registers it anew and reports it whole
+      if (!this.scan(v.start, v.end, out)) {
+        logger('track').debug({ pid: this.pid, range: k, name: v.name }, 'range no longer tracked: new mapping');
+        this.ranges.delete(k);
+      }
+    }
     const fresh = this.pending;
     this.pending = [];
     this.follow();
+    this.lastAdded = this.added;
+    this.added = [];
+    logger('track').debug({ pid: this.pid, written: out.reduce((t, r) => t + r.pages, 0), whole: fresh.reduce((t, r) => t + r.pages, 0) + this.pending.reduce((t, r) => t + r.pages, 0) }, 'collected');
     return merge([...fresh, ...out, ...this.pending.splice(0)]);
   }
 
   /** PAGEMAP_SCAN: written pages in [start, end), write-protected again in the same walk. */
-  private scan(start: number, end: number, out: PageRun[]): void {
+  private scan(start: number, end: number, out: PageRun[]): boolean {
     for (let at = start; at < end; ) {
       const a = this.arg;
       [96n, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, BigInt(at), BigInt(end), 0n, addr(this.vec), BigInt(VEC), 0n, 0n,
         PAGE_IS_WRITTEN, 0n, PAGE_IS_WRITTEN].forEach((x, i) => a.writeBigUInt64LE(x, i * 8));
       const n = sysTry(NR.ioctl, this.pagemap, PAGEMAP_SCAN, addr(a));
-      if (n < 0) return; // the mapping went away or changed under us: follow() will see it
+      if (n < 0) return false;
       for (let i = 0; i < n; i++) {
         const s = Number(this.vec.readBigUInt64LE(i * 24)), e = Number(this.vec.readBigUInt64LE(i * 24 + 8));
         out.push({ start: s, pages: (e - s) / PAGE_SIZE });
       }
       const walkEnd = Number(a.readBigUInt64LE(32));
       // one call may stop early with room left: go on from where it stopped
-      if (walkEnd <= at) return;
+      if (walkEnd <= at) return true;
       at = walkEnd;
     }
+    return true;
   }
 
   stop(): void {
@@ -118,6 +166,27 @@ export class UffdTracker implements DirtyTracker {
     close(this.uffd);
     this.ranges.clear();
   }
+}
+
+/** Move an fd of the target into the agent and close it in the target. */
+function takeFd(inj: Injection, fdInTarget: number): number {
+  const pidfd = pidfdOpen(inj.pid);
+  try {
+    return pidfdGetfd(pidfd, fdInTarget);
+  } finally {
+    close(pidfd);
+    inj.call('close', NR.close, fdInTarget);
+  }
+}
+
+/** A free fd number near the top of the target's limit, out of the program's way. */
+function parkingFd(pid: number): number {
+  const soft = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))?.[1];
+  const top = Math.min(soft && soft !== 'unlimited' ? Number(soft) : 1024, 65536) - 1;
+  const used = new Set(readdirSync(`/proc/${pid}/fd`).map(Number));
+  // one below the top: the transfer socket needs the number above the one it fills
+  for (let fd = top - 1; fd > 2; fd--) if (!used.has(fd) && !used.has(fd + 1)) return fd;
+  throw new GodwitError(`process ${pid} has no free fd to hold the dirty tracker between pre-dumps`);
 }
 
 /** Sorted runs, adjacent and overlapping ones joined. */

@@ -1,0 +1,25 @@
+import type { CommandModule } from './command.js';
+import { preDump } from '../core/predump.js';
+import type { TrackBackend } from '../core/mem/track/tracker.js';
+
+export const preDumpCommand: CommandModule = {
+  command: 'pre-dump',
+  describe: 'copy a tree\'s memory while it keeps running (the links of a pre-copy chain)',
+  builder: (y) => y
+    .option('tree', { alias: 't', type: 'number', demandOption: true, describe: 'PID of the root of the tree' })
+    .option('images-dir', { alias: 'D', type: 'string', demandOption: true, describe: 'directory to write this link to' })
+    .option('prev-images-dir', { type: 'string', describe: 'the previous link (absolute, or relative to -D as in CRIU)' })
+    .option('track', { type: 'string', choices: ['uffd', 'soft-dirty', 'hash'], describe: 'dirty-tracking backend (default: the best godwit check finds)' })
+    .example('$0 pre-dump -t 1234 -D /img/1', 'first link: every present page')
+    .example('$0 pre-dump -t 1234 -D /img/2 --prev-images-dir ../1', 'next link: pages written since')
+    .example('$0 dump -t 1234 -D /img/3 --prev-images-dir ../2', 'the final dump, with what changed last'),
+  handler: async (argv) => {
+    const r = await preDump({
+      pid: Number(argv.tree), dir: String(argv['images-dir']),
+      ...(argv['prev-images-dir'] ? { prev: String(argv['prev-images-dir']) } : {}),
+      ...(argv.track ? { track: argv.track as TrackBackend } : {}),
+    });
+    process.stderr.write(`pre-dumped ${r.processes} process(es): ${(r.pagesBytes / 1048576).toFixed(1)} MiB in ${r.totalMs.toFixed(0)} ms (frozen ${r.freezeMs.toFixed(1)} ms, tracking: ${r.backend})\n`);
+    return 0;
+  },
+};

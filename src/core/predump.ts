@@ -1,0 +1,107 @@
+// Pre-dump: copy a tree's memory while it keeps running. The tree is frozen only to arm (or take
+// back) dirty tracking and collect what changed since the previous link; the pages are copied
+// after it runs again, and the tracker is parked in each process for the next link. The first
+// pre-dump holds every present page; later ones hold what was written since their parent.
+import { mkdirSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { join, isAbsolute, relative, resolve } from 'node:path';
+import { release } from 'node:os';
+import { freezeTree, thawTree } from './ptrace/freeze.js';
+import { Injection, findSyscallInsn } from './ptrace/inject.js';
+import { ProcMem } from './ptrace/memory.js';
+import { readSmaps } from './proc/smaps.js';
+import { writeRecord, readRecord } from './image/store.js';
+import { writeSegments } from './image/page-streams.js';
+import { IMAGE_ARCH, IMAGE_FORMAT_VERSION, type Inventory, type Pagemap, type TrackRecord } from './image/format.js';
+import { clipRuns } from './mem/track/ranges.js';
+import { UffdTracker } from './mem/track/uffd.js';
+import { bestBackend, type TrackBackend, type DirtyTracker } from './mem/track/index.js';
+import { FdSender } from './files/transfer.js';
+import { GodwitError, ImageError } from './errors.js';
+import { requireRoot } from './privileges.js';
+import { cpuFlags } from './cpu.js';
+import { VERSION } from './version.js';
+import { PAGE_SIZE } from './sys/mman.js';
+import { logger } from './log.js';
+
+export interface PreDumpOptions { pid: number; dir: string; prev?: string; track?: TrackBackend }
+export interface PreDumpResult { processes: number; pagesBytes: number; freezeMs: number; totalMs: number; backend: TrackBackend }
+
+/** The previous link named on the command line: absolute, or relative to DIR as in CRIU. */
+export function resolvePrev(dir: string, prev: string): string {
+  const p = isAbsolute(prev) ? prev : resolve(dir, prev);
+  if (!existsSync(join(p, 'inventory.mpk'))) throw new ImageError(join(p, 'inventory.mpk'), 'missing: --prev-images-dir does not name a godwit image');
+  return p;
+}
+
+export function readTrack(dir: string, pid: number): TrackRecord | undefined {
+  return existsSync(join(dir, `track-${pid}.mpk`)) ? readRecord<TrackRecord>(dir, `track-${pid}.mpk`, 'track') : undefined;
+}
+
+/** Take over the tracker an earlier link parked in this process, if any. */
+export function adoptTracker(inj: Injection, rec: TrackRecord | undefined): DirtyTracker | undefined {
+  if (!rec) return undefined;
+  if (rec.backend !== 'uffd' || rec.parkedFd === undefined) {
+    throw new GodwitError(`the previous image tracked pid ${inj.pid} with ${rec.backend}, which cannot be resumed across runs of godwit yet; use --track=uffd`);
+  }
+  return UffdTracker.adopt(inj, rec.parkedFd, rec.ranges);
+}
+
+export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
+  requireRoot('pre-dump');
+  const log = logger('predump');
+  const t0 = performance.now();
+  const backend = opts.track ?? bestBackend();
+  if (backend !== 'uffd') throw new GodwitError(`pre-dump across runs of godwit needs the uffd tracker (asked: ${backend})`, 2);
+  if (!existsSync(`/proc/${opts.pid}`)) throw new GodwitError(`no process with PID ${opts.pid}`, 2);
+  const prev = opts.prev ? resolvePrev(opts.dir, opts.prev) : undefined;
+  mkdirSync(opts.dir, { recursive: true });
+  for (const f of readdirSync(opts.dir).filter((x) => /\.(img|mpk)$/.test(x))) rmSync(join(opts.dir, f));
+  const tree = freezeTree(opts.pid);
+  const tFrozen = performance.now();
+  const sender = new FdSender();
+  const work: Array<{ pid: number; runs: Array<{ start: number; pages: number; force?: boolean }>; fresh: Array<[number, number]> }> = [];
+  const tracks: TrackRecord[] = [];
+  const injs: Injection[] = [];
+  try {
+    for (const p of tree.order()) {
+      if (p.zombie) continue;
+      const probe = new ProcMem(p.pid);
+      const inj = new Injection(p.pid, findSyscallInsn(p.pid, probe));
+      probe.close();
+      injs.push(inj);
+      const tracker = (prev && adoptTracker(inj, readTrack(prev, p.pid))) || UffdTracker.arm(inj);
+      // shared memory is saved whole by the final dump: a link holds private pages only
+      const kept = readSmaps(p.pid).filter((v) => !['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]'].includes(v.name) && !v.shared)
+        .map((v) => ({ start: v.start, end: v.end, force: !v.read }));
+      const runs = clipRuns(tracker.collect(), kept);
+      work.push({ pid: p.pid, runs, fresh: tracker.lastAdded });
+      const ranges = (tracker as UffdTracker).followed;
+      inj.mapScratch(); // parking passes pointers; the scratch area is gone again before the thaw
+      try {
+        tracks.push({ pid: p.pid, backend: 'uffd', parkedFd: (tracker as UffdTracker).park(inj, sender), ranges });
+      } finally {
+        inj.unmapScratch();
+      }
+    }
+  } finally {
+    for (const inj of injs) { try { inj.releaseThreads(); } catch { /* gone */ } inj.close(); }
+    thawTree(tree);
+    sender.close();
+  }
+  const freezeMs = performance.now() - tFrozen;
+  let bytes = 0;
+  for (const w of work) {
+    const pm: Pagemap = { pid: w.pid, segments: await writeSegments(opts.dir, `pages-${w.pid}`, w.pid, w.runs, true), fresh: w.fresh };
+    bytes += pm.segments.reduce((s, x) => s + x.totalPages, 0) * PAGE_SIZE;
+    writeRecord(opts.dir, `pagemap-${w.pid}.mpk`, 'pagemap', pm);
+  }
+  for (const t of tracks) writeRecord(opts.dir, `track-${t.pid}.mpk`, 'track', t);
+  const inv: Inventory = {
+    format: IMAGE_FORMAT_VERSION, godwit: VERSION, arch: IMAGE_ARCH, kernel: release(), created: new Date().toISOString(),
+    root: opts.pid, pageSize: PAGE_SIZE, xsaveSize: 0, cpuFlags: cpuFlags(), kind: 'pre-dump',
+    ...(prev ? { parent: relative(opts.dir, prev) } : {}),
+  };
+  writeRecord(opts.dir, 'inventory.mpk', 'inventory', inv);
+  log.debug({ pid: opts.pid, bytes, freezeMs }, 'pre-dump written');
+  return { processes: work.length, pagesBytes: bytes, freezeMs, totalMs: performance.now() - t0, backend };
+}

@@ -1,0 +1,57 @@
+// Iterative pre-copy from the command line, as CRIU users know it: pre-dump links while the
+// process keeps running, a final dump with --prev-images-dir, and a restore that takes every
+// page from the newest link holding it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildProgram, launch, godwit, waitGone, verdict, sleep } from './lib/harness.js';
+import { probeTracking } from '../src/core/check.js';
+
+const uffd = probeTracking().uffd;
+
+test('5 pre-dumps and a dump of a process that keeps writing restore with every page right', async (t) => {
+  if (!uffd) { t.skip('this kernel lacks userfaultfd WP_ASYNC with PAGEMAP_SCAN'); return; }
+  const target = await launch(t, 'chain', [buildProgram('writer')]);
+  const sizes: number[] = [];
+  for (let k = 1; k <= 5; k++) {
+    const args = ['pre-dump', '-t', String(target.pid), '-D', join(target.dir, `p${k}`)];
+    if (k > 1) args.push('--prev-images-dir', `../p${k - 1}`);
+    const r = godwit(args);
+    assert.equal(r.code, 0, r.stderr);
+    sizes.push(Number(/: ([\d.]+) MiB/.exec(r.stderr)![1]));
+    await sleep(150);
+  }
+  const d = godwit(['dump', '-t', String(target.pid), '-D', join(target.dir, 'final'), '--prev-images-dir', join(target.dir, 'p5')]);
+  assert.equal(d.code, 0, d.stderr);
+  t.diagnostic(`links: ${sizes.map((s) => `${s} MiB`).join(', ')}; final: ${/([\d.]+) MiB of pages/.exec(d.stderr)?.[1]} MiB`);
+  assert.ok(sizes[0]! >= 64, 'the first link holds every present page');
+  for (const s of sizes.slice(1)) assert.ok(s < sizes[0]! / 2, `a later link holds ${s} MiB: more than what changed`);
+  const chain = JSON.parse(godwit(['inspect', join(target.dir, 'final'), '--json']).stdout) as { chain: Array<{ kind: string; pages: number }> };
+  assert.deepEqual(chain.chain.map((c) => c.kind), ['pre-dump', 'pre-dump', 'pre-dump', 'pre-dump', 'pre-dump', 'dump']);
+  assert.match(godwit(['inspect', join(target.dir, 'final')]).stdout, /pre-dump chain, oldest first/);
+  const r0 = godwit(['restore', '-D', join(target.dir, 'p3'), '-d']);
+  assert.match(r0.stderr, /is a pre-dump \(memory only\)/);
+  await waitGone(target.pid);
+  const r = godwit(['restore', '-D', join(target.dir, 'final'), '-d']);
+  assert.equal(r.code, 0, r.stderr);
+  const v = await verdict(target, 30_000);
+  assert.match(v, /^PASS/, v);
+});
+
+test('untrack ends a chain: no registration, no protection, no extra fd; the process goes on', async (t) => {
+  if (!uffd) { t.skip('this kernel lacks userfaultfd WP_ASYNC with PAGEMAP_SCAN'); return; }
+  const target = await launch(t, 'untrack', [buildProgram('writer')]);
+  const fds = () => readdirSync(`/proc/${target.pid}/fd`).length;
+  const before = fds();
+  const r = godwit(['pre-dump', '-t', String(target.pid), '-D', join(target.dir, 'p1')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(readFileSync(`/proc/${target.pid}/smaps`, 'utf8'), /VmFlags:.* uw/, 'tracking stays armed between links');
+  assert.equal(fds(), before + 1, 'the parked tracker');
+  const u = godwit(['untrack', '-t', String(target.pid), '--prev-images-dir', join(target.dir, 'p1')]);
+  assert.equal(u.code, 0, u.stderr);
+  assert.doesNotMatch(readFileSync(`/proc/${target.pid}/smaps`, 'utf8'), /VmFlags:.* uw/);
+  assert.equal(fds(), before);
+  const v = await verdict(target);
+  assert.match(v, /^PASS/, v);
+});
