@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTracker, bestBackend, type TrackBackend } from '../src/core/mem/track/index.js';
 import { pagesOf } from '../src/core/mem/track/tracker.js';
+import { preDump } from '../src/core/predump.js';
+import { dump } from '../src/core/dump.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const sizes = (process.env.BENCH_TRACK_SIZES ?? '1024,4096').split(',').map(Number);
@@ -59,6 +61,35 @@ for (const backend of [bestBackend(), 'hash'] as TrackBackend[]) {
     const nsUntracked = dirty(10);
     console.log(`| ${backend} | ${mib / 1024} GiB | 10%, after stop | | | | ${nsUntracked} |`);
     process.kill(pid, 'SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+// Pre-dump chains: the first link copies everything while the process runs; each later link and
+// the final dump copy what was written since, and the final freeze follows the dirty set, not the
+// size of the process.
+console.log('\ngodwit bench: pre-copy chain (pre-dump, pre-dump, dump) on images in /dev/shm');
+console.log('| RSS | dirty per round | link 1 MiB / ms | link 2 MiB / ms (frozen ms) | final dump MiB / frozen ms |');
+console.log('|---|---|---|---|---|');
+for (const mib of sizes) {
+  for (const pct of pcts) {
+    const work = mkdtempSync('/dev/shm/godwit-chain-');
+    const log = join(work, 'hog.log');
+    spawnSync('setsid', ['-f', 'sh', '-c', `cd "${work}" && exec "${hog}" ${mib} </dev/null >"${log}" 2>&1`]);
+    const pid = Number(waitFor(log, /READY (\d+)/)[1]);
+    let round = 0;
+    const dirty = (): void => {
+      writeFileSync(join(work, 'pct'), String(pct));
+      process.kill(pid, 'SIGUSR1');
+      waitFor(log, new RegExp(`^ROUND ${++round} `, 'm'));
+    };
+    const l1 = await preDump({ pid, dir: join(work, 'p1') });
+    dirty();
+    const l2 = await preDump({ pid, dir: join(work, 'p2'), prev: '../p1' });
+    dirty();
+    const f = await dump({ pid, dir: join(work, 'final'), prev: '../p2' });
+    const m = (b: number) => (b / 1048576).toFixed(0);
+    console.log(`| ${mib / 1024} GiB | ${pct}% | ${m(l1.pagesBytes)} / ${l1.totalMs.toFixed(0)} | ${m(l2.pagesBytes)} / ${l2.totalMs.toFixed(0)} (${l2.freezeMs.toFixed(1)}) | ${m(f.pagesBytes)} / ${f.freezeMs.toFixed(0)} |`);
     rmSync(work, { recursive: true, force: true });
   }
 }

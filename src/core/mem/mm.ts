@@ -15,7 +15,7 @@ import { scanPages, pagemapBuffer } from './pagemap.js';
 import type { ShmemDumper } from './shmem.js';
 import type { GhostDumper } from '../files/ghost.js';
 import type { DirtyTracker } from './track/tracker.js';
-import { clipRuns, subtract, type Range } from './track/ranges.js';
+import { clipRuns, subtract, append, type Range } from './track/ranges.js';
 import { GodwitError } from '../errors.js';
 import { cstr } from '../sys/libc.js';
 import { O } from '../files/flags.js';
@@ -48,7 +48,7 @@ export async function dumpMm(
       kept.push({ start: v.start, end: v.end, force: !v.read });
       if (!tracker) for (const r of scanPages(pmFd, v.start, v.end, mode === 'anon-only', buf)) runs.push({ ...r, force: !v.read });
     }
-    if (tracker) runs.push(...clipRuns(tracker.collect(), kept));
+    if (tracker) append(runs, clipRuns(tracker.collect(), kept));
     const tCopy = performance.now();
     const pm: Pagemap = {
       pid, segments: await writeSegments(dir, `pages-${pid}`, pid, runs), ...(tracker ? { fresh: tracker.lastAdded } : {}),

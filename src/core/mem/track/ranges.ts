@@ -50,3 +50,8 @@ export function subtract(ranges: Range[], holes: Range[]): Range[] {
   }
   return out;
 }
+
+/** Append without spreading: run lists reach hundreds of thousands, past the limit of arguments. */
+export function append<T>(to: T[], from: T[]): void {
+  for (const x of from) to.push(x);
+}

@@ -13,7 +13,7 @@ import type { Injection } from '../../ptrace/inject.js';
 import type { PageRun } from '../../image/page-copy.js';
 import type { ProcVma } from '../../proc/smaps.js';
 import type { DirtyTracker } from './tracker.js';
-import { trackable, diffRanges, key, subtract, type Range } from './ranges.js';
+import { trackable, diffRanges, key, subtract, append, type Range } from './ranges.js';
 import { scanPages, pagemapBuffer } from '../pagemap.js';
 import { GodwitError } from '../../errors.js';
 import { logger } from '../../log.js';
@@ -112,7 +112,7 @@ export class UffdTracker implements DirtyTracker {
       wp.writeBigUInt64LE(BigInt(v.end - v.start), 8);
       wp.writeBigUInt64LE(WRITEPROTECT_MODE_WP, 16);
       ioctl(this.uffd, UFFDIO_WRITEPROTECT, wp, 'UFFDIO_WRITEPROTECT');
-      this.pending.push(...scanPages(this.pagemap, v.start, v.end, false, buf));
+      append(this.pending, scanPages(this.pagemap, v.start, v.end, false, buf));
     }
   }
 
