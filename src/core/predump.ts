@@ -43,7 +43,7 @@ export function adoptTracker(inj: Injection, rec: TrackRecord | undefined): Dirt
   if (rec.backend !== 'uffd' || rec.parkedFd === undefined) {
     throw new GodwitError(`the previous image tracked pid ${inj.pid} with ${rec.backend}, which cannot be resumed across runs of godwit yet; use --track=uffd`);
   }
-  return UffdTracker.adopt(inj, rec.parkedFd, rec.ranges);
+  return UffdTracker.adopt(inj, rec.parkedFd);
 }
 
 export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
@@ -75,10 +75,9 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
         .map((v) => ({ start: v.start, end: v.end, force: !v.read }));
       const runs = clipRuns(tracker.collect(), kept);
       work.push({ pid: p.pid, runs, fresh: tracker.lastAdded });
-      const ranges = (tracker as UffdTracker).followed;
       inj.mapScratch(); // parking passes pointers; the scratch area is gone again before the thaw
       try {
-        tracks.push({ pid: p.pid, backend: 'uffd', parkedFd: (tracker as UffdTracker).park(inj, sender), ranges });
+        tracks.push({ pid: p.pid, backend: 'uffd', parkedFd: (tracker as UffdTracker).park(inj, sender) });
       } finally {
         inj.unmapScratch();
       }

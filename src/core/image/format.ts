@@ -25,8 +25,6 @@ export interface TrackRecord {
   backend: 'uffd' | 'soft-dirty' | 'hash';
   /** uffd: the fd number the tracker is parked at in the process */
   parkedFd?: number;
-  /** the address ranges it followed */
-  ranges: Array<{ start: number; end: number }>;
 }
 
 export interface PstreeEntry {

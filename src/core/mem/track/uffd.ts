@@ -11,9 +11,8 @@ import { pidfdOpen, pidfdGetfd, close } from '../../sys/process.js';
 import { PAGE_SIZE } from '../../sys/mman.js';
 import type { Injection } from '../../ptrace/inject.js';
 import type { PageRun } from '../../image/page-copy.js';
-import type { ProcVma } from '../../proc/smaps.js';
 import type { DirtyTracker } from './tracker.js';
-import { trackable, diffRanges, key, subtract, append, type Range } from './ranges.js';
+import { trackable, key, append } from './ranges.js';
 import { scanPages, pagemapBuffer } from '../pagemap.js';
 import { GodwitError } from '../../errors.js';
 import { logger } from '../../log.js';
@@ -34,18 +33,13 @@ export class UffdTracker implements DirtyTracker {
   readonly backend = 'uffd' as const;
   private uffd = -1;
   private pagemap: number;
-  private ranges = new Map<string, ProcVma>();
-  private pending: PageRun[] = [];
   lastAdded: Array<[number, number]> = [];
-  private added: Array<[number, number]> = [];
   private vec = Buffer.alloc(24 * VEC);
   private arg = Buffer.alloc(96);
 
-  private constructor(readonly pid: number, uffdFd: number, ranges: Array<{ start: number; end: number }>) {
+  private constructor(readonly pid: number, uffdFd: number) {
     this.uffd = uffdFd;
     this.pagemap = openSync(`/proc/${pid}/pagemap`, 'r');
-    for (const r of ranges) this.ranges.set(key(r), { start: r.start, end: r.end } as ProcVma);
-    this.follow();
   }
 
   /** Arm tracking; `inj` drives the (frozen) target for the one remote syscall. */
@@ -56,15 +50,15 @@ export class UffdTracker implements DirtyTracker {
     api.writeBigUInt64LE(0xaan, 0);
     api.writeBigUInt64LE(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_WP_HUGETLBFS_SHMEM, 8);
     ioctl(uffd, UFFDIO_API, api, 'UFFDIO_API');
-    return new UffdTracker(inj.pid, uffd, []);
+    return new UffdTracker(inj.pid, uffd);
   }
 
   /**
-   * Take back a tracker parked in the target by an earlier pre-dump (see park), with the ranges
-   * it followed then: the pages written since are reported by the next collect().
+   * Take back a tracker parked in the target by an earlier pre-dump (see park): the pages written
+   * since are reported by the next collect(). What it tracks lives in the kernel, not here.
    */
-  static adopt(inj: Injection, parkedFd: number, ranges: Array<{ start: number; end: number }>): UffdTracker {
-    return new UffdTracker(inj.pid, takeFd(inj, parkedFd), ranges);
+  static adopt(inj: Injection, parkedFd: number): UffdTracker {
+    return new UffdTracker(inj.pid, takeFd(inj, parkedFd));
   }
 
   /**
@@ -80,59 +74,38 @@ export class UffdTracker implements DirtyTracker {
     return target;
   }
 
-  /** The ranges it follows, to be handed to adopt() by the next run. */
-  get followed(): Array<{ start: number; end: number }> {
-    return [...this.ranges.values()].map((v) => ({ start: v.start, end: v.end }));
-  }
-
   /**
-   * Register and protect what is new since the last look; it counts as wholly dirty. A mapping
-   * with a new shape may be old ones merged (a registered neighbour joins them): the parts that
-   * were tracked all along are left alone, or writes since the last scan would be lost.
+   * Every mapping is scanned as it is now. The kernel knows which are ours: a scan with
+   * CHECK_WPASYNC is refused on a mapping not registered with this userfaultfd. Such a mapping is
+   * new (or was moved, or made again where another was: mremap and munmap drop the registration),
+   * so it is registered, protected, and reported whole. A registered mapping reports the pages
+   * written since its last scan, including pages it grew by in place.
    */
-  private follow(): void {
-    const now = trackable(this.pid);
-    const { added } = diffRanges(this.ranges, now);
-    const tracked: Range[] = [...this.ranges.values()].map((v) => [v.start, v.end]);
-    this.ranges = new Map(now.map((v) => [key(v), v]));
-    const parts = subtract(added.map((v): Range => [v.start, v.end]), tracked);
-    for (const p of parts) this.added.push(p);
+  collect(): PageRun[] {
+    const out: PageRun[] = [];
+    this.lastAdded = [];
     const buf = pagemapBuffer();
-    for (const [start, end] of parts) {
-      const v = { start, end };
+    for (const v of trackable(this.pid)) {
+      if (this.scan(v.start, v.end, out)) continue;
       const r = Buffer.alloc(32);
       r.writeBigUInt64LE(BigInt(v.start), 0);
       r.writeBigUInt64LE(BigInt(v.end - v.start), 8);
       r.writeBigUInt64LE(REGISTER_MODE_WP, 16);
-      // a mapping may have been registered before under another shape: registering again is fine
       const rr = sysTry(NR.ioctl, this.uffd, UFFDIO_REGISTER, addr(r));
-      if (rr < 0) { logger('track').debug({ pid: this.pid, range: key(v), errno: -rr }, 'cannot register'); continue; }
-      const wp = Buffer.alloc(24);
-      wp.writeBigUInt64LE(BigInt(v.start), 0);
-      wp.writeBigUInt64LE(BigInt(v.end - v.start), 8);
-      wp.writeBigUInt64LE(WRITEPROTECT_MODE_WP, 16);
-      ioctl(this.uffd, UFFDIO_WRITEPROTECT, wp, 'UFFDIO_WRITEPROTECT');
-      append(this.pending, scanPages(this.pagemap, v.start, v.end, false, buf));
-    }
-  }
-
-  collect(): PageRun[] {
-    const out: PageRun[] = [];
-    for (const [k, v] of [...this.ranges]) {
-      // a range that no longer scans is a different mapping now (unmapped and mapped again,
-      // maybe at the same place): forget it, so follow() registers it anew and reports it whole
-      if (!this.scan(v.start, v.end, out)) {
-        logger('track').debug({ pid: this.pid, range: k, name: v.name }, 'range no longer tracked: new mapping');
-        this.ranges.delete(k);
+      if (rr === 0) {
+        const wp = Buffer.alloc(24);
+        wp.writeBigUInt64LE(BigInt(v.start), 0);
+        wp.writeBigUInt64LE(BigInt(v.end - v.start), 8);
+        wp.writeBigUInt64LE(WRITEPROTECT_MODE_WP, 16);
+        ioctl(this.uffd, UFFDIO_WRITEPROTECT, wp, 'UFFDIO_WRITEPROTECT');
+      } else {
+        // it cannot be tracked: it is taken whole every time, which is never wrong
+        logger('track').debug({ pid: this.pid, range: key(v), name: v.name, errno: -rr }, 'cannot register');
       }
+      append(out, scanPages(this.pagemap, v.start, v.end, false, buf));
+      this.lastAdded.push([v.start, v.end]);
     }
-    const fresh = this.pending;
-    this.pending = [];
-    this.follow();
-    this.lastAdded = this.added;
-    this.added = [];
-    logger('track').debug({ pid: this.pid, written: out.reduce((t, r) => t + r.pages, 0), whole: fresh.reduce((t, r) => t + r.pages, 0) + this.pending.reduce((t, r) => t + r.pages, 0) }, 'collected');
-    return merge([...fresh, ...out, ...this.pending.splice(0)]);
+    return merge(out);
   }
 
   /** PAGEMAP_SCAN: written pages in [start, end), write-protected again in the same walk. */
@@ -156,7 +129,7 @@ export class UffdTracker implements DirtyTracker {
   }
 
   stop(): void {
-    for (const v of this.ranges.values()) {
+    for (const v of trackable(this.pid)) {
       const r = Buffer.alloc(16);
       r.writeBigUInt64LE(BigInt(v.start), 0);
       r.writeBigUInt64LE(BigInt(v.end - v.start), 8);
@@ -164,7 +137,6 @@ export class UffdTracker implements DirtyTracker {
     }
     closeSync(this.pagemap);
     close(this.uffd);
-    this.ranges.clear();
   }
 }
 
