@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// npm test: runs every compiled test file (dist/test/**/*.test.js) with node's test runner, one
-// file at a time (the tests move real processes and PIDs around). Optional arguments filter the
-// files by substring: `node test/run.js restore`.
-import { readdirSync, statSync, existsSync } from 'node:fs';
+// npm test (after `npm run build`): runs every compiled test file, dist/test/**/*.test.js, with
+// node's test runner, one file at a time (the tests move real processes and PIDs around), and exits
+// with its status. The reporter is node's default: TAP when the output is not a terminal, ending
+// with the `# pass N` / `# fail N` summary. Optional arguments keep only the files whose path
+// contains one of them: `node test/run.js memory refusals`.
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -19,12 +21,17 @@ function walk(dir) {
     return statSync(p).isDirectory() ? walk(p) : n.endsWith('.test.js') ? [p] : [];
   });
 }
+// a compiled file whose source is gone (renamed or deleted test) is stale: tsc does not remove it
+const hasSource = (f) => existsSync(join(root, relative(join(root, 'dist'), f)).replace(/\.js$/, '.ts'));
 const filters = process.argv.slice(2);
-const files = walk(dist).filter((f) => !filters.length || filters.some((s) => f.includes(s))).sort();
+const files = walk(dist)
+  .filter(hasSource)
+  .filter((f) => !filters.length || filters.some((s) => relative(dist, f).includes(s)))
+  .sort();
 if (!files.length) {
-  console.error('test/run.js: no test files matched');
+  console.error(`test/run.js: no test files matched${filters.length ? ` ${filters.join(', ')}` : ''}`);
   process.exit(2);
 }
-console.log(`running ${files.length} test file(s): ${files.map((f) => relative(dist, f)).join(' ')}`);
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit' });
+console.log(`# running ${files.length} test file(s): ${files.map((f) => relative(dist, f)).join(' ')}`);
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit', cwd: root });
 process.exit(r.status ?? 1);

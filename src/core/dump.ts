@@ -129,7 +129,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     for (const t of trackers) { try { t.stop(); } catch { /* already stopped */ } }
     release_(injections);
     thawTree(tree);
-    log.warn({ err: (e as Error).message }, 'dump failed; tree left running');
+    log.debug({ err: (e as Error).message }, 'dump failed; tree left running');
     throw e;
   }
   release_(injections);

@@ -243,7 +243,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
       for (const t of img.cores.get(e.pid)!.threads) finishThread(inj, t);
     }
   } catch (e) {
-    log.warn({ err: (e as Error).message }, 'restore failed; removing what was built');
+    log.debug({ err: (e as Error).message }, 'restore failed; removing what was built');
     b.killAll();
     for (const inj of b.injs.values()) inj.close();
     throw e;

@@ -1,5 +1,8 @@
-/* Holds an io_uring instance: godwit must refuse to dump it and leave the process as it was. */
+/* Holds an io_uring instance (raw io_uring_setup, no liburing): godwit must refuse to dump it,
+ * naming the process and the fd, and leave the process running as it was. Prints NOURING instead
+ * of READY when the kernel has no io_uring (the test then skips). */
 #include "proto.h"
+#include <fcntl.h>
 #include <linux/io_uring.h>
 
 int main(void) {
@@ -10,6 +13,8 @@ int main(void) {
   proto_ready("fd=%d", fd);
   long n = 0;
   while (!proto_check) { n++; usleep(1000); }
-  printf("PASS counted %ld\n", n);
-  return 0;
+  CHECK(n > 10, "counted only %ld", n);
+  CHECK(fcntl(fd, F_GETFD) >= 0, "the io_uring fd %d is gone", fd);
+  printf("counted %ld\n", n);
+  return proto_finish("iouring");
 }

@@ -13,6 +13,11 @@ static volatile sig_atomic_t proto_check;
 static void proto_on_usr2(int s) { (void)s; proto_check = 1; }
 
 static void proto_start(void) {
+  /* stdout is a file: buffer it fully in static memory, so that printing never mallocs (the heap
+   * and the maps must not change on their own between READY and the check); every proto_* and
+   * CHECK output is flushed right away */
+  static char proto_outbuf[16384];
+  setvbuf(stdout, proto_outbuf, _IOFBF, sizeof proto_outbuf);
   /* fds inherited from whoever started us are not part of the test, unless the test says so */
   if (!getenv("PROTO_KEEP_FDS")) syscall(SYS_close_range, 3, ~0U, 0);
   struct sigaction sa = {0};

@@ -16,7 +16,11 @@ static int same(struct ids a, struct ids b) { return a.pid == b.pid && a.ppid ==
 /* children check themselves on SIGUSR2 too and exit with 0 (good) or 1 */
 static int child_loop(int slot) {
   shared[slot] = me();
-  while (!proto_check) { counter[slot]++; usleep(1000); }
+  while (!proto_check) {
+    counter[slot]++;
+    if (getppid() != shared[slot].ppid) return 1; /* orphaned: our parent died, do not linger */
+    usleep(1000);
+  }
   return same(shared[slot], me()) ? 0 : 1;
 }
 
@@ -51,6 +55,10 @@ int main(void) {
   long c0 = counter[1] + counter[2] + counter[3];
   while (!proto_check) usleep(1000);
   CHECK(same(shared[0], me()), "parent ids changed");
+  /* the shape set up at start: A leads its own group, the grandchild is in it, B leads a session */
+  struct ids *A = &shared[1], *B = &shared[2], *G = &shared[3];
+  CHECK(A->pgid == A->pid && A->sid == shared[0].sid && G->ppid == A->pid && G->pgid == A->pid && G->sid == shared[0].sid &&
+        B->sid == B->pid && B->pgid == B->pid && A->ppid == shared[0].pid && B->ppid == shared[0].pid, "tree shape");
   CHECK(counter[1] + counter[2] + counter[3] > c0, "children stopped counting (shared memory not shared?)");
   shared[0].pid = 0; /* a write the children can see */
   CHECK(lseek(fd, 0, SEEK_CUR) == 5, "shared offset is %ld, child set it to 5", (long)lseek(fd, 0, SEEK_CUR));

@@ -73,6 +73,8 @@ export interface VmaEntry {
   /** file mappings and shmem: offset in the backing object, bytes */
   offset: number;
   growsDown: boolean;
+  /** MAP_NORESERVE (VmFlags nr): without it the kernel may merge the mapping with a neighbour */
+  noReserve?: boolean;
   /** VmFlags from smaps that restore turns back into madvise calls */
   advice: string[];
   /** shmem: the object's id in shmem.mpk */

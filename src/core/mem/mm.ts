@@ -144,7 +144,7 @@ export async function restoreMm(
       if ((prot & (PROT.READ | PROT.WRITE)) !== (PROT.READ | PROT.WRITE)) tempWrite.push(v);
       prot |= PROT.READ | PROT.WRITE;
     }
-    const fixed = MAP.FIXED | (v.growsDown ? MAP.GROWSDOWN : 0);
+    const fixed = MAP.FIXED | (v.growsDown ? MAP.GROWSDOWN : 0) | (v.noReserve ? MAP.NORESERVE : 0);
     if (v.kind === 'anon') {
       inj.call('mmap', NR.mmap, v.start, len, prot, MAP.PRIVATE | MAP.ANONYMOUS | fixed, -1, 0);
     } else if (v.kind === 'file') {

@@ -40,7 +40,7 @@ export function toVmaEntry(pid: number, v: ProcVma, ghosts: GhostDumper): VmaEnt
   }
   const e: VmaEntry = {
     start: v.start, end: v.end, prot, shared: v.shared, kind, name: v.name, offset: v.offset,
-    growsDown: v.vmFlags.includes('gd'), advice: v.vmFlags.filter((f) => (ADVICE_FLAGS as readonly string[]).includes(f)),
+    growsDown: v.vmFlags.includes('gd'), ...(v.vmFlags.includes('nr') ? { noReserve: true } : {}), advice: v.vmFlags.filter((f) => (ADVICE_FLAGS as readonly string[]).includes(f)),
   };
   if (kind === 'file' && (v.deleted || v.name.startsWith('/memfd:'))) {
     e.ghostId = ghosts.add(`/proc/${pid}/map_files/${range}`, v.name).id;

@@ -50,8 +50,15 @@ export class UffdTracker implements DirtyTracker {
     api.writeBigUInt64LE(0xaan, 0);
     api.writeBigUInt64LE(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_WP_HUGETLBFS_SHMEM, 8);
     ioctl(uffd, UFFDIO_API, api, 'UFFDIO_API');
-    return new UffdTracker(inj.pid, uffd);
+    const t = new UffdTracker(inj.pid, uffd);
+    // armed now, not at the first collect: writes from here on are caught
+    t.armed = t.collect();
+    t.firstAdded = t.lastAdded;
+    return t;
   }
+
+  /** What was present when tracking was armed: the first collect() reports it too. */
+  private armed: PageRun[] = [];
 
   /**
    * Take back a tracker parked in the target by an earlier pre-dump (see park): the pages written
@@ -82,8 +89,11 @@ export class UffdTracker implements DirtyTracker {
    * written since its last scan, including pages it grew by in place.
    */
   collect(): PageRun[] {
-    const out: PageRun[] = [];
-    this.lastAdded = [];
+    const out: PageRun[] = this.armed;
+    this.armed = [];
+    const fresh = this.firstAdded;
+    this.firstAdded = [];
+    this.lastAdded = fresh;
     const buf = pagemapBuffer();
     for (const v of trackable(this.pid)) {
       if (this.scan(v.start, v.end, out)) continue;
@@ -107,6 +117,8 @@ export class UffdTracker implements DirtyTracker {
     }
     return merge(out);
   }
+
+  private firstAdded: Array<[number, number]> = [];
 
   /** PAGEMAP_SCAN: written pages in [start, end), write-protected again in the same walk. */
   private scan(start: number, end: number, out: PageRun[]): boolean {
