@@ -1,15 +1,16 @@
 import type { CommandModule } from './command.js';
+import { treeOption, imagesDirOption, prevImagesDirOption } from './options.js';
 import { dump } from '../core/dump.js';
 
 export const dumpCommand: CommandModule = {
   command: 'dump',
   describe: 'checkpoint the process tree rooted at a PID into an image directory',
   builder: (y) => y
-    .option('tree', { alias: 't', type: 'number', demandOption: true, describe: 'PID of the root of the tree' })
-    .option('images-dir', { alias: 'D', type: 'string', demandOption: true, describe: 'directory to write the image to' })
+    .option('tree', treeOption)
+    .option('images-dir', imagesDirOption('directory to write the image to'))
     .option('leave-running', { alias: 'R', type: 'boolean', default: false, describe: 'let the tree run on after the dump (default: kill it)' })
     .option('shell-job', { alias: 'j', type: 'boolean', default: false, describe: 'the tree is a shell job: its terminal and session may lie outside it' })
-    .option('prev-images-dir', { type: 'string', describe: 'the last pre-dump of a chain: only what changed since goes in (absolute, or relative to -D)' })
+    .option('prev-images-dir', prevImagesDirOption('the last pre-dump of a chain: only what changed since goes in (absolute, or relative to -D)'))
     .example('$0 dump -t 1234 -D /tmp/img', 'dump the tree of 1234 and kill it')
     .example('$0 dump -t 1234 -D /tmp/img -R', 'dump and leave it running'),
   handler: async (argv) => {

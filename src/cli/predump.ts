@@ -1,4 +1,5 @@
 import type { CommandModule } from './command.js';
+import { treeOption, imagesDirOption, prevImagesDirOption } from './options.js';
 import { preDump } from '../core/predump.js';
 import type { TrackBackend } from '../core/mem/track/tracker.js';
 
@@ -6,9 +7,9 @@ export const preDumpCommand: CommandModule = {
   command: 'pre-dump',
   describe: 'copy a tree\'s memory while it keeps running (the links of a pre-copy chain)',
   builder: (y) => y
-    .option('tree', { alias: 't', type: 'number', demandOption: true, describe: 'PID of the root of the tree' })
-    .option('images-dir', { alias: 'D', type: 'string', demandOption: true, describe: 'directory to write this link to' })
-    .option('prev-images-dir', { type: 'string', describe: 'the previous link (absolute, or relative to -D as in CRIU)' })
+    .option('tree', treeOption)
+    .option('images-dir', imagesDirOption('directory to write this link to'))
+    .option('prev-images-dir', prevImagesDirOption('the previous link (absolute, or relative to -D as in CRIU)'))
     .option('track', { type: 'string', choices: ['uffd', 'soft-dirty', 'hash'], describe: 'dirty-tracking backend (default: the best godwit check finds)' })
     .example('$0 pre-dump -t 1234 -D /img/1', 'first link: every present page')
     .example('$0 pre-dump -t 1234 -D /img/2 --prev-images-dir ../1', 'next link: pages written since')

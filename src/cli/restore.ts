@@ -1,11 +1,12 @@
 import type { CommandModule } from './command.js';
+import { imagesDirOption } from './options.js';
 import { restore } from '../core/restore.js';
 
 export const restoreCommand: CommandModule = {
   command: 'restore',
   describe: 'rebuild a process tree from an image, with its original PIDs',
   builder: (y) => y
-    .option('images-dir', { alias: 'D', type: 'string', demandOption: true, describe: 'image directory' })
+    .option('images-dir', imagesDirOption('image directory'))
     .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'return once the tree runs and print the root PID' })
     .option('pidfile', { type: 'string', describe: 'write the root PID to this file' })
     .option('shell-job', { alias: 'j', type: 'boolean', default: false, describe: 'restore a shell job onto this terminal, in this session' })

@@ -8,6 +8,8 @@ import { wait } from '../sys/wait.js';
 import { SIG } from '../sys/process.js';
 import { GodwitError } from '../errors.js';
 import { errnoName } from '../sys/errno.js';
+import { sysTry } from '../sys/libc.js';
+import { NR } from '../sys/nr.js';
 
 export function getRegs(tid: number): Regs {
   return new Regs(getRegset(tid, NT.PRSTATUS, USER_REGS_SIZE));
@@ -21,7 +23,11 @@ const ALL_SIGNALS = (1n << 64n) - 1n;
 export class RemoteThread {
   readonly saved: Regs;
   private savedMask: bigint;
-  /** Signals that arrived while we were stepping; they are handed back at restore(). */
+  /**
+   * Signals that arrived while we were stepping. Everything but SIGKILL and SIGSTOP is blocked
+   * then, so in practice a SIGSTOP: it is queued again at restore(), so a tree that was being
+   * stopped still stops once we let it go.
+   */
   readonly caught: number[] = [];
   private live = true;
 
@@ -72,6 +78,7 @@ export class RemoteThread {
   restore(regs: Regs = this.saved, mask: bigint = this.savedMask): void {
     setRegs(this.tid, regs);
     setSigmask(this.tid, mask);
+    for (const sig of this.caught.splice(0)) sysTry(NR.tkill, this.tid, sig);
     this.live = false;
   }
 

@@ -20,4 +20,3 @@ export function localMmap(len: number, prot: number, flags: number, fd = -1, off
   return BigInt(sys('mmap', NR.mmap, 0, len, prot, flags, fd, off));
 }
 export function localMunmap(a: bigint, len: number): void { sys('munmap', NR.munmap, a, len); }
-export function localMadvise(a: bigint, len: number, advice: number): void { sys('madvise', NR.madvise, a, len, advice); }
