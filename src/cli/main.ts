@@ -11,6 +11,7 @@ import { restoreCommand } from './restore.js';
 import { inspectCommand } from './inspect.js';
 import { preDumpCommand } from './predump.js';
 import { untrackCommand } from './untrack.js';
+import { agentCommand } from './agent.js';
 import type { CommandModule } from './command.js';
 
 let verbose = 0;
@@ -33,7 +34,7 @@ function fail(e: unknown): never {
   process.exit(70);
 }
 
-const commands: CommandModule[] = [checkCommand, preDumpCommand, dumpCommand, restoreCommand, inspectCommand, untrackCommand];
+const commands: CommandModule[] = [checkCommand, preDumpCommand, dumpCommand, restoreCommand, inspectCommand, untrackCommand, agentCommand];
 
 async function main(): Promise<void> {
   let y: Argv = yargs(hideBin(process.argv))

@@ -23,6 +23,7 @@ import { resolvePrev, readTrack, adoptTracker } from './predump.js';
 import type { DirtyTracker } from './mem/track/tracker.js';
 import { relative } from 'node:path';
 import { writeRecord } from './image/store.js';
+import { localPages, type PageWriter } from './image/page-streams.js';
 import { IMAGE_ARCH, IMAGE_FORMAT_VERSION, type Inventory, type ProcessCore, type PstreeEntry } from './image/format.js';
 import { GodwitError } from './errors.js';
 import { logger } from './log.js';
@@ -38,6 +39,14 @@ export interface DumpOptions {
   shellJob?: boolean;
   /** the last link of a pre-dump chain: only what changed since goes into this image */
   prev?: string;
+  /** where page data goes; the image directory by default */
+  pages?: PageWriter;
+  /**
+   * Runs once the image is complete, while the tree is still frozen (a page server sends the
+   * records and waits for the destination to confirm). If it throws, the dump fails and the tree
+   * runs on as it was.
+   */
+  commit?: () => Promise<void>;
 }
 
 export interface DumpResult {
@@ -72,7 +81,8 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   try {
     const ghosts = new GhostDumper(opts.dir);
     const files = new FdTableDumper(ghosts, opts.shellJob);
-    const shmem = new ShmemDumper(opts.dir);
+    const pages = opts.pages ?? localPages(opts.dir);
+    const shmem = new ShmemDumper(pages);
     const pstree: PstreeEntry[] = [];
     let xsaveSize = 0;
     for (const p of tree.order()) {
@@ -98,7 +108,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       // the chain's tracker was parked in the process: taking it back also removes that fd
       const tracker = prev ? adoptTracker(inj, readTrack(prev, p.pid)) : undefined;
       if (tracker) trackers.push(tracker);
-      const mmDump = await dumpMm(opts.dir, inj, stat, shmem, ghosts, tracker);
+      const mmDump = await dumpMm(pages, inj, stat, shmem, ghosts, tracker);
       tracker?.stop();
       pagesBytes += mmDump.bytes;
       const core: ProcessCore = {
@@ -124,6 +134,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     };
     // the inventory goes last: an image without one is incomplete and restore refuses it
     writeRecord(opts.dir, 'inventory.mpk', 'inventory', inv);
+    await opts.commit?.();
   } catch (e) {
     // tracking ends with a failed dump: the process is left as it was before the chain began
     for (const t of trackers) { try { t.stop(); } catch { /* already stopped */ } }

@@ -10,7 +10,7 @@ import { Injection, findSyscallInsn } from './ptrace/inject.js';
 import { ProcMem } from './ptrace/memory.js';
 import { readSmaps } from './proc/smaps.js';
 import { writeRecord, readRecord } from './image/store.js';
-import { writeSegments } from './image/page-streams.js';
+import { localPages, type PageWriter } from './image/page-streams.js';
 import { IMAGE_ARCH, IMAGE_FORMAT_VERSION, type Inventory, type Pagemap, type TrackRecord } from './image/format.js';
 import { clipRuns } from './mem/track/ranges.js';
 import { UffdTracker } from './mem/track/uffd.js';
@@ -23,7 +23,11 @@ import { VERSION } from './version.js';
 import { PAGE_SIZE } from './sys/mman.js';
 import { logger } from './log.js';
 
-export interface PreDumpOptions { pid: number; dir: string; prev?: string; track?: TrackBackend }
+export interface PreDumpOptions {
+  pid: number; dir: string; prev?: string; track?: TrackBackend;
+  /** where page data goes; the image directory by default */
+  pages?: PageWriter;
+}
 export interface PreDumpResult { processes: number; pagesBytes: number; freezeMs: number; totalMs: number; backend: TrackBackend }
 
 /** The previous link named on the command line: absolute, or relative to DIR as in CRIU. */
@@ -88,13 +92,15 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
     sender.close();
   }
   const freezeMs = performance.now() - tFrozen;
+  // first: if copying the pages fails, these records are what takes the trackers back
+  for (const t of tracks) writeRecord(opts.dir, `track-${t.pid}.mpk`, 'track', t);
   let bytes = 0;
+  const pages = opts.pages ?? localPages(opts.dir);
   for (const w of work) {
-    const pm: Pagemap = { pid: w.pid, segments: await writeSegments(opts.dir, `pages-${w.pid}`, w.pid, w.runs, true), fresh: w.fresh };
+    const pm: Pagemap = { pid: w.pid, segments: await pages.write(`pages-${w.pid}`, w.pid, w.runs, true), fresh: w.fresh };
     bytes += pm.segments.reduce((s, x) => s + x.totalPages, 0) * PAGE_SIZE;
     writeRecord(opts.dir, `pagemap-${w.pid}.mpk`, 'pagemap', pm);
   }
-  for (const t of tracks) writeRecord(opts.dir, `track-${t.pid}.mpk`, 'track', t);
   const inv: Inventory = {
     format: IMAGE_FORMAT_VERSION, godwit: VERSION, arch: IMAGE_ARCH, kernel: release(), created: new Date().toISOString(),
     root: opts.pid, pageSize: PAGE_SIZE, xsaveSize: 0, cpuFlags: cpuFlags(), kind: 'pre-dump',

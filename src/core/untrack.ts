@@ -10,7 +10,11 @@ import { GodwitError } from './errors.js';
 
 export function untrack(pid: number, last: string): number {
   requireRoot('untrack');
-  const dir = resolvePrev(process.cwd(), last);
+  return untrackDir(pid, resolvePrev(process.cwd(), last));
+}
+
+/** The same for a link directory that may be incomplete (a pre-dump that failed half-way). */
+export function untrackDir(pid: number, dir: string): number {
   const pids = readdirSync(dir).map((f) => /^track-(\d+)\.mpk$/.exec(f)?.[1]).filter(Boolean).map(Number);
   if (!pids.includes(pid)) throw new GodwitError(`${dir} holds no tracker of process ${pid}`, 2);
   const tree = freezeTree(pid);

@@ -13,20 +13,29 @@ export const WINDOW = 4 * CHUNK_BYTES; // 16 MiB: the memory a stream holds, wha
 /** A run of pages; `force` runs go through /proc/PID/mem (not readable by the process itself). */
 export interface PageRun { start: number; pages: number; force?: boolean }
 
-interface Part { addr: number; len: number; fileOff: number; force: boolean }
+export interface Part { addr: number; len: number; fileOff: number; force: boolean }
+export interface Slice { off: number; len: number; parts: Part[] }
 
-/** The parts of each WINDOW-sized slice of the file, in file order. */
-function* slices(entries: Array<PagemapEntry & { force?: boolean }>): Generator<{ off: number; len: number; parts: Part[] }> {
+/** Lay runs out one after the other in a segment file. */
+export function layOut(runs: PageRun[]): Array<PagemapEntry & { force?: boolean }> {
+  const entries: Array<PagemapEntry & { force?: boolean }> = [];
+  let off = 0;
+  for (const r of runs) { entries.push({ start: r.start, pages: r.pages, offset: off, force: !!r.force }); off += r.pages * PAGE_SIZE; }
+  return entries;
+}
+
+/** The parts of each `window`-sized slice of the file, in file order. */
+export function* slices(entries: Array<PagemapEntry & { force?: boolean }>, window = WINDOW): Generator<Slice> {
   let cur: { off: number; len: number; parts: Part[] } | null = null;
   for (const e of entries) {
     let a = e.start, off = e.offset, left = e.pages * PAGE_SIZE;
     while (left > 0) {
-      const w = Math.floor(off / WINDOW) * WINDOW;
+      const w = Math.floor(off / window) * window;
       if (!cur || cur.off !== w) {
         if (cur) yield cur;
         cur = { off: w, len: 0, parts: [] };
       }
-      const n = Math.min(left, w + WINDOW - off);
+      const n = Math.min(left, w + window - off);
       cur.parts.push({ addr: a, len: n, fileOff: off, force: !!e.force });
       cur.len = off + n - w;
       a += n; off += n; left -= n;
@@ -63,31 +72,45 @@ function vmBatches(write: boolean, pid: number, buf: Buffer, base: number, parts
 
 export interface CopyOutResult { entries: PagemapEntry[]; chunkCrcs: number[]; bytes: number }
 
+/** Reads a process's memory into slice buffers; /proc/PID/mem is opened once, when first needed. */
+export class SliceReader {
+  private memFd = -1;
+  constructor(private pid: number, private tolerant: boolean) {}
+
+  read(buf: Buffer, s: Slice): void {
+    vmBatches(false, this.pid, buf, s.off, s.parts.filter((p) => !p.force), this.tolerant);
+    for (const p of s.parts.filter((q) => q.force)) {
+      if (this.memFd < 0) this.memFd = openSync(`/proc/${this.pid}/mem`, 'r');
+      for (let done = 0; done < p.len; ) {
+        const n = readSync(this.memFd, buf, p.fileOff - s.off + done, p.len - done, p.addr + done);
+        if (n <= 0) throw new Error(`pid ${this.pid}: memory at 0x${(p.addr + done).toString(16)} could not be read`);
+        done += n;
+      }
+    }
+  }
+
+  close(): void {
+    if (this.memFd >= 0) closeSync(this.memFd);
+    this.memFd = -1;
+  }
+}
+
 export function copyOut(pid: number, path: string, runs: PageRun[], tolerant = false): CopyOutResult {
-  const entries: Array<PagemapEntry & { force?: boolean }> = [];
-  let off = 0;
-  for (const r of runs) { entries.push({ start: r.start, pages: r.pages, offset: off, force: !!r.force }); off += r.pages * PAGE_SIZE; }
+  const entries = layOut(runs);
+  const off = entries.reduce((n, e) => n + e.pages * PAGE_SIZE, 0);
   const fd = openSync(path, 'w', 0o600);
   const chunkCrcs: number[] = [];
-  let memFd = -1;
+  const reader = new SliceReader(pid, tolerant);
   try {
     const buf = Buffer.allocUnsafe(Math.min(WINDOW, Math.max(off, PAGE_SIZE)));
     for (const s of slices(entries)) {
-      vmBatches(false, pid, buf, s.off, s.parts.filter((p) => !p.force), tolerant);
-      for (const p of s.parts.filter((q) => q.force)) {
-        if (memFd < 0) memFd = openSync(`/proc/${pid}/mem`, 'r');
-        for (let done = 0; done < p.len; ) {
-          const n = readSync(memFd, buf, p.fileOff - s.off + done, p.len - done, p.addr + done);
-          if (n <= 0) throw new Error(`pid ${pid}: memory at 0x${(p.addr + done).toString(16)} could not be read`);
-          done += n;
-        }
-      }
+      reader.read(buf, s);
       for (let c = 0; c < s.len; c += CHUNK_BYTES) chunkCrcs.push(crc32(buf.subarray(c, Math.min(c + CHUNK_BYTES, s.len))));
       for (let done = 0; done < s.len; ) done += writeSync(fd, buf, done, s.len - done, s.off + done);
     }
   } finally {
     closeSync(fd);
-    if (memFd >= 0) closeSync(memFd);
+    reader.close();
   }
   return { entries: entries.map(({ start, pages, offset }) => ({ start, pages, offset })), chunkCrcs, bytes: off };
 }

@@ -53,6 +53,18 @@ class Pool {
 
 let pool: Pool | undefined;
 
+/**
+ * Where a dump's page data goes: segment files in the image directory, or (the agent's page
+ * server) a stream to another host. Records stay local either way; only pages go through this.
+ */
+export interface PageWriter {
+  write(prefix: string, pid: number, runs: PageRun[], tolerant: boolean): Promise<PageSegment[]>;
+}
+
+export function localPages(dir: string): PageWriter {
+  return { write: (prefix, pid, runs, tolerant) => writeSegments(dir, prefix, pid, runs, tolerant) };
+}
+
 /** Split runs into `n` lists of about equal bytes, cutting a run where needed. */
 function split(runs: PageRun[], n: number): PageRun[][] {
   const total = runs.reduce((s, r) => s + r.pages, 0);

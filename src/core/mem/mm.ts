@@ -8,7 +8,7 @@ import { NR } from '../sys/nr.js';
 import { PROT, MAP, MREMAP, MADV, PAGE_SIZE } from '../sys/mman.js';
 import type { Injection } from '../ptrace/inject.js';
 import type { MmCore, Pagemap, PageSegment, ShmemObject, VmaEntry } from '../image/format.js';
-import { writeSegments, readSegments } from '../image/page-streams.js';
+import { readSegments, type PageWriter } from '../image/page-streams.js';
 import type { PageRun } from '../image/page-copy.js';
 import { toVmaEntry, pagesInImage } from './vma.js';
 import { scanPages, pagemapBuffer } from './pagemap.js';
@@ -28,7 +28,7 @@ export interface MmDump { mm: MmCore; pagemap: Pagemap; bytes: number }
  * link go into the image, plus the whole of mappings that are new since.
  */
 export async function dumpMm(
-  dir: string, inj: Injection, stat: ProcStat, shmem: ShmemDumper, ghosts: GhostDumper, tracker?: DirtyTracker,
+  pages: PageWriter, inj: Injection, stat: ProcStat, shmem: ShmemDumper, ghosts: GhostDumper, tracker?: DirtyTracker,
 ): Promise<MmDump> {
   const pid = inj.pid;
   const vmas = readSmaps(pid).filter((v) => v.start !== inj.scratch && v.name !== "[vsyscall]");
@@ -51,7 +51,7 @@ export async function dumpMm(
     if (tracker) append(runs, clipRuns(tracker.collect(), kept));
     const tCopy = performance.now();
     const pm: Pagemap = {
-      pid, segments: await writeSegments(dir, `pages-${pid}`, pid, runs), ...(tracker ? { fresh: tracker.lastAdded } : {}),
+      pid, segments: await pages.write(`pages-${pid}`, pid, runs, false), ...(tracker ? { fresh: tracker.lastAdded } : {}),
     };
     logger('mm').debug({ pid, scanMs: tCopy - tScan, copyMs: performance.now() - tCopy, runs: runs.length }, 'pages dumped');
     const mm: MmCore = {

@@ -9,7 +9,7 @@ import { NR } from '../sys/nr.js';
 import { PAGE_SIZE } from '../sys/mman.js';
 import type { ProcVma } from '../proc/smaps.js';
 import type { ShmemObject, VmaEntry } from '../image/format.js';
-import { writeSegments } from '../image/page-streams.js';
+import type { PageWriter } from '../image/page-streams.js';
 import type { PageRun } from '../image/page-copy.js';
 
 const SEEK_DATA = 3, SEEK_HOLE = 4;
@@ -18,7 +18,7 @@ export class ShmemDumper {
   readonly objects: ShmemObject[] = [];
   private byIno = new Map<number, ShmemObject>();
 
-  constructor(private dir: string) {}
+  constructor(private pages: PageWriter) {}
 
   /** Tag the VMA with its object; the first process to map an object has its pages saved. */
   async add(pid: number, v: ProcVma, e: VmaEntry): Promise<void> {
@@ -28,7 +28,7 @@ export class ShmemDumper {
     this.objects.push(o);
     this.byIno.set(v.inode, o);
     e.shmemId = o.id;
-    o.segments = await writeSegments(this.dir, `shmem-${o.id}`, pid, dataRuns(pid, v).map((r) => ({ ...r, force: !v.read })));
+    o.segments = await this.pages.write(`shmem-${o.id}`, pid, dataRuns(pid, v).map((r) => ({ ...r, force: !v.read })), false);
   }
 }
 

@@ -1,0 +1,141 @@
+// `predump` and `dump` on the source: one link of a migration's chain, streamed straight to the
+// destination agent. The records of each link stay here too (the next link needs the trackers
+// the last one parked); pages do not. A link that fails leaves the process as it was before the
+// migration began: running, untraced, without a tracker.
+import { mkdirSync, rmSync, existsSync } from 'node:fs';
+import { preDump } from '../../core/predump.js';
+import { dump } from '../../core/dump.js';
+import { untrackDir } from '../../core/untrack.js';
+import { GodwitError, errorMessage } from '../../core/errors.js';
+import { AgentClient, AgentError } from '../../pageserver/client.js';
+import { LinkSender, type StreamStats } from '../../pageserver/sender.js';
+import type { OpArgs } from '../../pageserver/protocol.js';
+import { progressReporter, type OpCall } from '../context.js';
+import type { Running } from '../registry.js';
+
+export interface LinkResult {
+  migration: string;
+  link: string;
+  pid: number;
+  /** bytes of page data in the link, and what of it went over the wire */
+  pagesBytes: number;
+  zeroBytes: number;
+  wireBytes: number;
+  freezeMs: number;
+  totalMs: number;
+  /** page data per second of streaming, bytes */
+  throughput: number;
+}
+
+type Kind = 'pre-dump' | 'dump';
+
+export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpArgs['predump'] & { leaveRunning?: boolean }): Promise<LinkResult> {
+  const { ctx } = call;
+  const mid = args.peer.migration;
+  const out = ctx.registry.outgoingFor(mid, args.pid, args.peer.url);
+  if (out.links.includes('final')) throw new GodwitError(`migration ${mid} has already sent its final dump`);
+  const link = kind === 'dump' ? 'final' : `pre-${out.links.length + 1}`;
+  const parent = out.links[out.links.length - 1];
+  const dir = ctx.state.link('outgoing', mid, link);
+  const prevDir = parent ? ctx.state.link('outgoing', mid, parent) : undefined;
+  const log = ctx.log.child({ op: kind, migration: mid, link, pid: args.pid });
+  const t0 = performance.now();
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+
+  run.progress.phase = 'connecting';
+  const client = await AgentClient.connect(args.peer.url, { token: ctx.token, ...(ctx.tls ? { tls: ctx.tls } : {}), host: ctx.host });
+  const report = progressReporter(call, run.progress);
+  let peerError: Error | null = null;
+  let ready!: () => void;
+  const readyP = new Promise<void>((r) => { ready = r; });
+  const done = client.call('receive', { migration: mid, key: args.peer.key, link, kind, ...(parent ? { parent } : {}) }, (e) => {
+    if (e.kind === 'ready') ready();
+  });
+  done.catch((e: Error) => { peerError = e; ready(); });
+  const onAbort = () => client.close();
+  run.abort.signal.addEventListener('abort', onAbort);
+  const sender = new LinkSender(client.channel, args.compress ?? 'auto', run.abort.signal, (s: StreamStats) => {
+    run.progress.done = s.raw;
+    run.progress.wire = s.wire;
+    report();
+  });
+  let tStream = 0;
+  const finishStream = async (): Promise<void> => {
+    run.progress.phase = 'records';
+    await sender.sendDir(dir);
+    await sender.end();
+    run.progress.phase = 'confirming';
+    await done;
+  };
+  // the destination's own words explain a failure better than "connection closed"
+  const why = async (e: unknown): Promise<Error> => {
+    if (run.abort.signal.aborted) return new GodwitError(`${kind} cancelled`);
+    await Promise.race([done.catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
+    const pe = peerError as Error | null;
+    if (pe) return new GodwitError(`destination: ${pe instanceof AgentError ? pe.message : errorMessage(pe)}`);
+    return e instanceof Error ? e : new Error(String(e));
+  };
+
+  try {
+    await readyP;
+    if (peerError) throw peerError;
+    run.progress.phase = kind === 'dump' ? 'freezing' : 'tracking';
+    report(true);
+    tStream = performance.now();
+    let freezeMs: number;
+    if (kind === 'pre-dump') {
+      const r = await preDump({ pid: args.pid, dir, ...(prevDir ? { prev: prevDir } : {}), pages: sender });
+      freezeMs = r.freezeMs;
+      await finishStream();
+    } else {
+      // the tree stays frozen until the destination holds the whole image; then it is killed
+      const r = await dump({
+        pid: args.pid, dir, ...(prevDir ? { prev: prevDir } : {}), pages: sender, leaveRunning: !!args.leaveRunning, commit: finishStream,
+      });
+      freezeMs = r.freezeMs;
+    }
+    out.links.push(link);
+    run.progress.phase = 'done';
+    report(true);
+    const streamMs = performance.now() - tStream;
+    const res: LinkResult = {
+      migration: mid, link, pid: args.pid, pagesBytes: sender.stats.raw, zeroBytes: sender.stats.zero, wireBytes: sender.stats.wire,
+      freezeMs: Math.round(freezeMs * 10) / 10, totalMs: Math.round(performance.now() - t0),
+      throughput: Math.round(sender.stats.raw / (streamMs / 1000)),
+    };
+    log.info(res, 'link sent');
+    if (kind === 'dump') forget(call, mid);
+    return res;
+  } catch (e) {
+    const err = await why(e);
+    log.warn({ err: err.message }, 'link failed; the process runs on as before the migration');
+    abandon(call, mid, kind === 'pre-dump' ? dir : prevDir);
+    throw err;
+  } finally {
+    run.abort.signal.removeEventListener('abort', onAbort);
+    client.close();
+  }
+}
+
+/**
+ * Give up a migration on the source: take back the tracker the newest link parked (the process
+ * is then as it was before the chain began) and forget the links.
+ */
+export function abandon(call: OpCall, mid: string, trackerDir: string | undefined): void {
+  const out = call.ctx.registry.outgoing.get(mid);
+  if (out && trackerDir && existsSync(trackerDir) && existsSync(`/proc/${out.pid}`)) {
+    try {
+      untrackDir(out.pid, trackerDir);
+    } catch (e) {
+      // no parked tracker (the link failed before arming one) is the usual reason
+      call.ctx.log.debug({ migration: mid, pid: out.pid, err: errorMessage(e) }, 'untrack after failure');
+    }
+  }
+  forget(call, mid);
+}
+
+function forget(call: OpCall, mid: string): void {
+  call.ctx.registry.outgoing.delete(mid);
+  call.ctx.state.remove('outgoing', mid);
+}
