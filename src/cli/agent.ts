@@ -45,7 +45,7 @@ export const agentCommand: CommandModule = {
     const { host, port } = parseListen(String(argv.listen));
     const token = readToken(String(argv['token-file']));
     const tls = readTls(argv['tls-cert'] as string | undefined, argv['tls-key'] as string | undefined, argv['tls-ca'] as string | undefined);
-    if (!process.env.GODWIT_LOG && !argv.verbose) setLogger(pino({ level: 'info', base: { pid: process.pid } }, pino.destination(2)));
+    if (!process.env.GODWIT_LOG && !argv.verbose) setLogger(pino({ level: 'info', base: undefined }, pino.destination(2)));
     const agent = new Agent({ host, port, token, ...(tls ? { tls } : {}), stateDir: String(argv['state-dir']) });
     await agent.listen();
     return new Promise<number>((resolve) => {

@@ -73,7 +73,9 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
       const inj = new Injection(p.pid, findSyscallInsn(p.pid, probe));
       probe.close();
       injs.push(inj);
-      const tracker = (prev && adoptTracker(inj, readTrack(prev, p.pid))) || UffdTracker.arm(inj);
+      const adopted = prev ? adoptTracker(inj, readTrack(prev, p.pid)) : undefined;
+      if (!adopted && UffdTracker.reclaimStale(inj)) log.warn({ pid: p.pid }, 'stopped a dirty tracker an earlier godwit left behind');
+      const tracker = adopted ?? UffdTracker.arm(inj);
       // shared memory is saved whole by the final dump: a link holds private pages only
       const kept = readSmaps(p.pid).filter((v) => !['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]'].includes(v.name) && !v.shared)
         .map((v) => ({ start: v.start, end: v.end, force: !v.read }));

@@ -70,13 +70,17 @@ export function needCheckpointRestore(t: TestLike): boolean {
 
 export function tempDir(tag: string): string { return mkdtempSync(`/tmp/godwit-test-${tag}-`); }
 
-export interface Target { pid: number; log: string; dir: string }
+export interface Target { pid: number; log: string; dir: string; /** the PID inside its own namespace */ nsPid?: number }
 export interface StartOptions {
   /** What the log shows when the target is set up; group 1 is its PID. `false`: no READY line, the
    *  PID is the one of the started command (it writes none, like counter.sh). */
   ready?: RegExp | false;
   timeoutMs?: number;
   env?: Record<string, string>;
+  /** run the start through this (nsenter into a simulated host) */
+  prefix?: string[];
+  /** the PID this test sees for a PID the target prints (its own namespace's) */
+  rootPid?: (pid: number) => number;
 }
 
 /**
@@ -95,13 +99,16 @@ export async function startTarget(dir: string, cmd: string[], opts: StartOptions
     `echo $$ > ${q(pidFile)}`,
     `exec ${cmd.map(q).join(' ')} </dev/null >${q(log)} 2>&1`,
   ].join('\n');
-  const r = spawnSync('setsid', ['-f', 'bash', '-c', script], { stdio: 'ignore', env: { ...process.env, ...opts.env } });
+  const argv = [...(opts.prefix ?? []), 'setsid', '-f', 'bash', '-c', script];
+  const r = spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore', env: { ...process.env, ...opts.env } });
   if (r.status !== 0) throw new Error(`setsid -f ${cmd.join(' ')} failed: ${r.status ?? r.error}`);
   const timeoutMs = opts.timeoutMs ?? 20_000;
-  const shellPid = Number((await waitForLog(pidFile, /^(\d+)$/m, timeoutMs))[1]);
+  const real = opts.rootPid ?? ((p: number) => p);
+  const shellNsPid = Number((await waitForLog(pidFile, /^(\d+)$/m, timeoutMs))[1]);
+  const shellPid = real(shellNsPid);
   if (opts.ready === false) {
     await waitForLog(log, /./, timeoutMs); // it has started writing
-    return { pid: shellPid, log, dir };
+    return { pid: shellPid, log, dir, nsPid: shellNsPid };
   }
   // wait for READY; a command that died before saying it fails at once (it must not daemonize)
   const re = opts.ready ?? /^READY (\d+)/m;
@@ -109,7 +116,7 @@ export async function startTarget(dir: string, cmd: string[], opts: StartOptions
   for (let died = 0; ; await sleep(25)) {
     const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
     const m = re.exec(text);
-    if (m) return { pid: Number(m[1]), log, dir };
+    if (m) return { pid: real(Number(m[1])), log, dir, nsPid: Number(m[1]) };
     if (!alive(shellPid) && ++died > 8) throw new Error(`${cmd.join(' ')} exited without ${re}; its log:\n${text.slice(-2000)}`);
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${re} in ${log}; it holds:\n${text.slice(-2000)}`);
   }

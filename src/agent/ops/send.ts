@@ -38,7 +38,7 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
   const parent = out.links[out.links.length - 1];
   const dir = ctx.state.link('outgoing', mid, link);
   const prevDir = parent ? ctx.state.link('outgoing', mid, parent) : undefined;
-  const log = ctx.log.child({ op: kind, migration: mid, link, pid: args.pid });
+  const log = ctx.log.child({ op: kind, migration: mid, link, target: args.pid });
   const t0 = performance.now();
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -104,7 +104,7 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
       freezeMs: Math.round(freezeMs * 10) / 10, totalMs: Math.round(performance.now() - t0),
       throughput: Math.round(sender.stats.raw / (streamMs / 1000)),
     };
-    log.info(res, 'link sent');
+    log.info({ bytes: res.pagesBytes, zeroBytes: res.zeroBytes, wireBytes: res.wireBytes, freezeMs: res.freezeMs, totalMs: res.totalMs, throughput: res.throughput }, 'link sent');
     if (kind === 'dump') forget(call, mid);
     return res;
   } catch (e) {

@@ -3,7 +3,7 @@
 // target's mm), taken into the agent with pidfd_getfd and closed in the target: only the agent
 // holds it. If the agent dies, the kernel drops the registration and the write-protection with
 // it, so a tracked process is never left slowed down.
-import { openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import type { FdSender } from '../../files/transfer.js';
 import { sysTry, addr } from '../../sys/libc.js';
 import { NR } from '../../sys/nr.js';
@@ -66,6 +66,24 @@ export class UffdTracker implements DirtyTracker {
    */
   static adopt(inj: Injection, parkedFd: number): UffdTracker {
     return new UffdTracker(inj.pid, takeFd(inj, parkedFd));
+  }
+
+  /**
+   * Stop trackers that a godwit which died (an agent killed between or during links) left parked
+   * in the process: userfaultfds at the parking numbers near the top of its fd limit. Without
+   * this the process could never be tracked again (a mapping takes one userfaultfd only).
+   */
+  static reclaimStale(inj: Injection): number {
+    const top = fdTop(inj.pid);
+    let n = 0;
+    for (const f of readdirSync(`/proc/${inj.pid}/fd`).map(Number).filter((x) => x >= top - 64)) {
+      let link = '';
+      try { link = readlinkSync(`/proc/${inj.pid}/fd/${f}`); } catch { continue; }
+      if (!link.includes('[userfaultfd]')) continue;
+      UffdTracker.adopt(inj, f).stop();
+      n++;
+    }
+    return n;
   }
 
   /**
@@ -164,9 +182,13 @@ function takeFd(inj: Injection, fdInTarget: number): number {
 }
 
 /** A free fd number near the top of the target's limit, out of the program's way. */
-function parkingFd(pid: number): number {
+function fdTop(pid: number): number {
   const soft = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))?.[1];
-  const top = Math.min(soft && soft !== 'unlimited' ? Number(soft) : 1024, 65536) - 1;
+  return Math.min(soft && soft !== 'unlimited' ? Number(soft) : 1024, 65536) - 1;
+}
+
+function parkingFd(pid: number): number {
+  const top = fdTop(pid);
   const used = new Set(readdirSync(`/proc/${pid}/fd`).map(Number));
   // one below the top: the transfer socket needs the number above the one it fills
   for (let fd = top - 1; fd > 2; fd--) if (!used.has(fd) && !used.has(fd + 1)) return fd;
