@@ -217,7 +217,7 @@ export class Agent {
     for (const r of running) r.abort.abort();
     await Promise.race([
       Promise.allSettled(running.map((r) => r.done)),
-      new Promise((r) => setTimeout(r, 30_000)),
+      new Promise((r) => setTimeout(r, 30_000).unref()),
     ]);
     // pre-copy chains that were left between links: their trackers go back
     for (const mid of [...this.ctx.registry.outgoing.keys()]) {

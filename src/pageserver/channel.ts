@@ -99,7 +99,9 @@ export class Inbox {
       if (this.closed) throw this.closed;
       const left = end - Date.now();
       if (left <= 0) throw new ProtocolError('no answer in time', CLOSE.unauthorized);
-      await new Promise<void>((r) => { this.wake = r; setTimeout(r, left); });
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((r) => { this.wake = r; timer = setTimeout(r, left); });
+      clearTimeout(timer);
       this.wake = null;
     }
     const m = this.queue.shift()!;

@@ -16,21 +16,77 @@ const SAMPLE = 64 * 1024;
 
 export interface ChunkStats { raw: number; zero: number; wire: number; compressed: number }
 
-/** Decides per chunk whether lz4 pays, from a small sample first so incompressible data costs little. */
+const TRIAL = 12;
+const CYCLE = 96;
+
+/**
+ * Whether lz4 pays, decided twice over in 'auto' mode. Per chunk: a small sample is compressed
+ * first, and a chunk whose sample does not shrink goes raw, so incompressible data costs little.
+ * Per link: compressing is worth it only when the link is slower than lz4 on this CPU, which
+ * only the stream itself can tell; so every CYCLE chunks, TRIAL chunks go each way and the way
+ * that moved more page data per second is kept until the next trial.
+ */
 export class Compressor {
+  private n = 0;
+  private t0 = 0;
+  private bytes = 0;
+  private rate = { lz4: 0, raw: 0 };
+  private chosen: 'lz4' | 'raw' = 'lz4';
+
   constructor(private mode: Compression) {}
+
+  /** the way 'auto' has settled on, and the rates it measured (bytes per ms) */
+  get decision(): { chosen: 'lz4' | 'raw'; lz4: number; raw: number } { return { chosen: this.chosen, ...this.rate }; }
+
+  private pick(len: number): 'lz4' | 'raw' {
+    const i = this.n++ % CYCLE;
+    const now = performance.now();
+    if (i === 0 || i === TRIAL) {
+      if (i === TRIAL) this.rate.lz4 = this.bytes / Math.max(1e-3, now - this.t0);
+      this.t0 = now;
+      this.bytes = 0;
+    } else if (i === 2 * TRIAL) {
+      this.rate.raw = this.bytes / Math.max(1e-3, now - this.t0);
+      this.chosen = this.rate.lz4 > this.rate.raw ? 'lz4' : 'raw';
+    }
+    this.bytes += len;
+    return i < TRIAL ? 'lz4' : i < 2 * TRIAL ? 'raw' : this.chosen;
+  }
 
   async pack(plain: Buffer): Promise<{ data: Buffer; lz4: boolean }> {
     if (this.mode === 'none' || plain.length < 1024) return { data: plain, lz4: false };
-    if (this.mode === 'auto' && plain.length > SAMPLE * 2) {
-      const mid = Math.floor(plain.length / 2 / PAGE_SIZE) * PAGE_SIZE;
-      const sample = compressSync(plain.subarray(mid, mid + SAMPLE));
-      if (sample.length > SAMPLE * WORTH) return { data: plain, lz4: false };
+    if (this.mode === 'auto') {
+      if (this.pick(plain.length) === 'raw') return { data: plain, lz4: false };
+      if (plain.length > SAMPLE * 2) {
+        const mid = Math.floor(plain.length / 2 / PAGE_SIZE) * PAGE_SIZE;
+        const sample = compressSync(plain.subarray(mid, mid + SAMPLE));
+        if (sample.length > SAMPLE * WORTH) return { data: plain, lz4: false };
+      }
     }
     const c = await compress(plain);
-    if (this.mode === 'auto' && c.length > plain.length * WORTH) return { data: plain, lz4: false };
+    if (c.length > plain.length * WORTH) return { data: plain, lz4: false };
     return { data: c, lz4: true };
   }
+}
+
+/**
+ * Set a bit in `bitmap` for every page of `raw` that is not all zero; returns how many. Most
+ * pages give themselves away by their first word; only the others are compared whole.
+ */
+export function zeroPageMap(raw: Buffer, bitmap: Buffer): number {
+  const pages = Math.ceil(raw.length / PAGE_SIZE);
+  const words = raw.byteOffset % 4 === 0 ? new Uint32Array(raw.buffer, raw.byteOffset, Math.floor(raw.length / 4)) : null;
+  let nonZero = 0;
+  for (let i = 0; i < pages; i++) {
+    const off = i * PAGE_SIZE;
+    const end = Math.min(off + PAGE_SIZE, raw.length);
+    let used: boolean;
+    if (words && end - off === PAGE_SIZE && (words[off >> 2]! | words[(off >> 2) + 1]!) !== 0) used = true;
+    else if (end - off === PAGE_SIZE) used = raw.compare(ZERO_PAGE, 0, PAGE_SIZE, off, end) !== 0;
+    else used = raw.subarray(off, end).some((x) => x !== 0);
+    if (used) { bitmap[i >> 3]! |= 1 << (i & 7); nonZero++; }
+  }
+  return nonZero;
 }
 
 /**
@@ -45,14 +101,7 @@ export async function encodeChunk(
   crc ??= crc32(raw);
   const pages = Math.ceil(raw.length / PAGE_SIZE);
   const bitmap = Buffer.alloc(Math.ceil(pages / 8));
-  let nonZero = 0;
-  for (let i = 0; i < pages; i++) {
-    const page = raw.subarray(i * PAGE_SIZE, Math.min((i + 1) * PAGE_SIZE, raw.length));
-    if (page.length === PAGE_SIZE ? !page.equals(ZERO_PAGE) : page.some((x) => x !== 0)) {
-      bitmap[i >> 3]! |= 1 << (i & 7);
-      nonZero++;
-    }
-  }
+  const nonZero = zeroPageMap(raw, bitmap);
   const h: ChunkHeader = { encoding: ENC_RAW, flags: 0, file, rawLength: raw.length, offset, crc, payloadLength: 0, plainLength: 0 };
   const stats: ChunkStats = { raw: raw.length, zero: (pages - nonZero) * PAGE_SIZE, wire: CHUNK_HEADER, compressed: 0 };
   if (nonZero === 0) {

@@ -45,12 +45,20 @@ export class FileSink implements ChunkSink {
     await p;
   }
 
-  async write(index: number, offset: number, data: Buffer): Promise<void> {
-    const fh = await this.handles.get(index)!;
-    for (let done = 0; done < data.length; ) {
-      const { bytesWritten } = await fh.write(data, done, data.length - done, offset + done);
-      done += bytesWritten;
-    }
+  // one write at a time per file: parallel writers only spin on the inode's lock
+  private queues = new Map<number, Promise<unknown>>();
+
+  write(index: number, offset: number, data: Buffer): Promise<void> {
+    const run = async (): Promise<void> => {
+      const fh = await this.handles.get(index)!;
+      for (let done = 0; done < data.length; ) {
+        const { bytesWritten } = await fh.write(data, done, data.length - done, offset + done);
+        done += bytesWritten;
+      }
+    };
+    const p = (this.queues.get(index) ?? Promise.resolve()).then(run, run);
+    this.queues.set(index, p.catch(() => undefined));
+    return p;
   }
 
   async finish(index: number, size: number): Promise<void> {
@@ -97,6 +105,8 @@ export class LinkReceiver {
   /** Take a binary message; decoding and writing go on in the background, bounded. */
   chunk(frame: Buffer): void {
     if (this.failure) return;
+    // what is held is what the chunk becomes once decoded: its raw length, not its wire size
+    const held = frame.length >= 16 ? Math.max(frame.length, Math.min(frame.readUInt32LE(12), CHUNK_BYTES)) : frame.length;
     const job = (async () => {
       const c = await decodeChunk(frame);
       const f = this.files.get(c.header.file);
@@ -109,10 +119,10 @@ export class LinkReceiver {
       this.stats.wire += frame.length;
       this.onData?.(this.stats);
     })();
-    this.pendingBytes += frame.length;
+    this.pendingBytes += held;
     if (this.pendingBytes > HIGH_WATER) this.flow.pause();
     this.track(job.finally(() => {
-      this.pendingBytes -= frame.length;
+      this.pendingBytes -= held;
       if (this.pendingBytes <= LOW_WATER) this.flow.resume();
     }));
   }

@@ -337,7 +337,7 @@ export function cleanup(dir: string, pids: number[] = []): void {
     for (const p of pids) if (victims.has(p) || cwdOf(p)?.startsWith(dir)) victims.add(p);
     victims.delete(process.pid);
     if (victims.size === 0) break;
-    for (const p of victims) { try { process.kill(p, 'SIGKILL'); } catch { /* already gone */ } }
+    for (const p of victims) { if (p > 1) { try { process.kill(p, 'SIGKILL'); } catch { /* already gone */ } } }
     spawnSync('sleep', ['0.05']);
   }
   rmSync(dir, { recursive: true, force: true });

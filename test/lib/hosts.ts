@@ -82,7 +82,8 @@ export async function simulatedHosts(t: Pick<TestLike, 'after'>, names = ['a', '
   const subnet = `10.${100 + (randomBytes(1)[0]! % 100)}.${randomBytes(1)[0]! % 250}`;
 
   t.after(() => {
-    for (const h of Object.values(hosts)) { try { process.kill(h.init, 'SIGKILL'); } catch { /* gone */ } }
+    // never kill(-1): that is every process on the machine
+    for (const h of Object.values(hosts)) { if (h.init > 1) { try { process.kill(h.init, 'SIGKILL'); } catch { /* gone */ } } }
     try { sys('setns', NR.setns, home, CLONE_NEWNET); } catch { /* stays */ }
     closeSync(home);
     for (const n of [wire, ...Object.values(hosts).map((h) => h.netns)]) spawnSync('ip', ['netns', 'del', n]);
@@ -123,7 +124,9 @@ export async function simulatedHosts(t: Pick<TestLike, 'after'>, names = ['a', '
   /** The host's init and its first agent; later agents are started inside the same namespaces. */
   const startAgent = async (name: string): Promise<void> => {
     const h = hosts[name]!;
-    const agentArgs = ['node', GODWIT, 'agent', '--listen', h.ip, '--token-file', tokenFile, '--state-dir', h.stateDir];
+    // GODWIT_AGENT_NODE_ARGS: node options for the agents (--cpu-prof, when profiling the bench)
+    const nodeArgs = process.env.GODWIT_AGENT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const agentArgs = ['node', ...nodeArgs, GODWIT, 'agent', '--listen', h.ip, '--token-file', tokenFile, '--state-dir', h.stateDir];
     const out = openSync(h.log, 'a');
     const argv = h.init > 0
       ? ['nsenter', '-t', String(h.init), '-n', '-p', '-m', '--', ...agentArgs]
@@ -138,6 +141,7 @@ export async function simulatedHosts(t: Pick<TestLike, 'after'>, names = ['a', '
     const before = readFileSync(h.log, 'utf8').split('agent listening').length;
     for (let i = 0; ; i++) {
       if (readFileSync(h.log, 'utf8').split('agent listening').length > before) break;
+      if (p.exitCode !== null) throw new Error(`host ${name}: the agent exited (${p.exitCode}); its log:\n${readFileSync(h.log, 'utf8').slice(-2000)}`);
       if (i > 600) throw new Error(`host ${name}: the agent did not start; its log:\n${readFileSync(h.log, 'utf8').slice(-2000)}`);
       await sleep(25);
     }
