@@ -183,9 +183,13 @@ export class Agent {
     this.server = server;
     this.wss = wss;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (e: NodeJS.ErrnoException) => reject(new GodwitError(`cannot listen on ${host}:${port}: ${e.code ?? e.message}`, 2)));
-      server.listen(port, host, resolve);
+      // the WebSocket server re-emits the HTTP server's errors: both must be heard
+      const fail = (e: NodeJS.ErrnoException) => reject(new GodwitError(`cannot listen on ${host}:${port}: ${e.code ?? e.message}`, 2));
+      server.once('error', fail);
+      wss.once('error', fail);
+      server.listen(port, host, () => { server.off('error', fail); resolve(); });
     });
+    wss.on('error', (e) => this.log.error({ err: e.message }, 'server error'));
     const a = server.address();
     const bound = typeof a === 'object' && a ? { host: a.address, port: a.port } : { host, port };
     this.log.info({ ...bound, tls: !!tls, stateDir: this.ctx.state.root }, 'agent listening');
@@ -202,7 +206,8 @@ export class Agent {
       this.log.info({ peer, host: who.hostname, kernel: who.kernel }, 'client authenticated');
       new Session(this, new Channel(ws), inbox);
     } catch (e) {
-      const code = e instanceof ProtocolError ? e.code : CLOSE.unauthorized;
+      // before authentication every failure is the same: not authenticated (or not our version)
+      const code = e instanceof ProtocolError && e.code === CLOSE.version ? CLOSE.version : CLOSE.unauthorized;
       this.log.warn({ peer, err: errorMessage(e) }, 'connection refused');
       if (ws.readyState === ws.OPEN) ws.close(code, errorMessage(e).slice(0, 120));
     }

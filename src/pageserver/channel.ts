@@ -10,8 +10,8 @@ import {
   type Control, type HostInfo, type Hello,
 } from './protocol.js';
 
-const HIGH_WATER = 32 << 20;
-const LOW_WATER = 8 << 20;
+const HIGH_WATER = 16 << 20;
+const LOW_WATER = 4 << 20;
 
 export function toBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;

@@ -2,7 +2,7 @@
 // rest is lz4-compressed when that pays, and the crc32 of the raw bytes rides along so the
 // receiver checks what it rebuilt before it writes a byte.
 import { crc32 } from 'node:zlib';
-import { compress, compressSync, uncompress } from 'lz4-napi';
+import { compressSync, uncompressSync } from 'lz4-napi';
 import { PAGE_SIZE } from '../core/sys/mman.js';
 import {
   CHUNK_HEADER, ENC_LZ4, ENC_RAW, FLAG_SPARSE, FLAG_ZERO, ProtocolError, readChunkHeader, writeChunkHeader,
@@ -16,22 +16,26 @@ const SAMPLE = 64 * 1024;
 
 export interface ChunkStats { raw: number; zero: number; wire: number; compressed: number }
 
-const TRIAL = 12;
-const CYCLE = 96;
+const CYCLE = 128;
+/** chunks of each trial; the first SETTLE of them only let the pipeline adjust to the change */
+const TRIAL = 14;
+const SETTLE = 4;
+const WARM = 8;
 
 /**
  * Whether lz4 pays, decided twice over in 'auto' mode. Per chunk: a small sample is compressed
  * first, and a chunk whose sample does not shrink goes raw, so incompressible data costs little.
  * Per link: compressing is worth it only when the link is slower than lz4 on this CPU, which
- * only the stream itself can tell; so every CYCLE chunks, TRIAL chunks go each way and the way
- * that moved more page data per second is kept until the next trial.
+ * only the stream itself can tell; so every CYCLE chunks, once the pipeline runs full, a trial
+ * sends TRIAL chunks each way, and lz4 is kept until the next trial if it moved page data at
+ * least 10% faster.
  */
 export class Compressor {
   private n = 0;
   private t0 = 0;
   private bytes = 0;
   private rate = { lz4: 0, raw: 0 };
-  private chosen: 'lz4' | 'raw' = 'lz4';
+  private chosen: 'lz4' | 'raw' = 'raw';
 
   constructor(private mode: Compression) {}
 
@@ -41,16 +45,17 @@ export class Compressor {
   private pick(len: number): 'lz4' | 'raw' {
     const i = this.n++ % CYCLE;
     const now = performance.now();
-    if (i === 0 || i === TRIAL) {
-      if (i === TRIAL) this.rate.lz4 = this.bytes / Math.max(1e-3, now - this.t0);
-      this.t0 = now;
-      this.bytes = 0;
-    } else if (i === 2 * TRIAL) {
+    const lz4From = WARM, rawFrom = WARM + TRIAL, end = WARM + 2 * TRIAL;
+    if (i === lz4From + SETTLE || i === rawFrom + SETTLE) { this.t0 = now; this.bytes = 0; }
+    if (i === rawFrom) this.rate.lz4 = this.bytes / Math.max(1e-3, now - this.t0);
+    if (i === end) {
       this.rate.raw = this.bytes / Math.max(1e-3, now - this.t0);
-      this.chosen = this.rate.lz4 > this.rate.raw ? 'lz4' : 'raw';
+      this.chosen = this.rate.lz4 > this.rate.raw * 1.1 ? 'lz4' : 'raw';
     }
     this.bytes += len;
-    return i < TRIAL ? 'lz4' : i < 2 * TRIAL ? 'raw' : this.chosen;
+    if (i >= lz4From && i < rawFrom) return 'lz4';
+    if (i >= rawFrom && i < end) return 'raw';
+    return this.chosen;
   }
 
   async pack(plain: Buffer): Promise<{ data: Buffer; lz4: boolean }> {
@@ -63,7 +68,9 @@ export class Compressor {
         if (sample.length > SAMPLE * WORTH) return { data: plain, lz4: false };
       }
     }
-    const c = await compress(plain);
+    // on this thread: lz4-napi's async calls allocate their output in the thread pool's malloc
+    // arenas, which keep the memory after it is freed, and the agent would grow with each stream
+    const c = compressSync(plain);
     if (c.length > plain.length * WORTH) return { data: plain, lz4: false };
     return { data: c, lz4: true };
   }
@@ -156,7 +163,7 @@ export async function decodeChunk(frame: Buffer): Promise<DecodedChunk> {
   let plain = frame.subarray(CHUNK_HEADER);
   if (header.encoding === ENC_LZ4) {
     try {
-      plain = await uncompress(plain);
+      plain = uncompressSync(plain);
     } catch {
       throw new ProtocolError(`page chunk at ${header.offset}: lz4 data does not decode`);
     }

@@ -12,14 +12,15 @@ import { CHUNK_BYTES } from '../core/image/format.js';
 import { GodwitError } from '../core/errors.js';
 import { decodeChunk } from './chunk.js';
 import { ProtocolError } from './protocol.js';
+import { Reclaimer } from './reclaim.js';
 
 /** The files an image directory holds; nothing else may be named by a sender. */
 const IMAGE_FILE = /^(?:(?:pages|shmem)-\d{1,10}\.\d{1,2}\.img|ghost-\d{1,10}\.img|(?:inventory|pstree|files|shmem)\.mpk|(?:core|pagemap|track)-\d{1,10}\.mpk)$/;
 export const isImageFileName = (n: string): boolean => IMAGE_FILE.test(n);
 
 /** How many bytes may be decoded or written but not yet done before the socket is paused. */
-const HIGH_WATER = 64 << 20;
-const LOW_WATER = 16 << 20;
+const HIGH_WATER = 32 << 20;
+const LOW_WATER = 8 << 20;
 const MAX_FILES = 4096;
 
 export interface ChunkSink {
@@ -86,6 +87,7 @@ export class LinkReceiver {
   private pendingBytes = 0;
   private pending = new Set<Promise<void>>();
   private failure: Error | null = null;
+  private reclaim = new Reclaimer();
 
   /** `pause`/`resume` hold the socket while writes catch up. */
   constructor(private sink: ChunkSink, private flow: { pause(): void; resume(): void }, private onData?: (s: ReceiveStats) => void) {}
@@ -117,6 +119,7 @@ export class LinkReceiver {
       for (const [s, e] of c.data) await this.sink.write(c.header.file, c.header.offset + s, c.raw.subarray(s, e));
       this.stats.raw += c.header.rawLength;
       this.stats.wire += frame.length;
+      this.reclaim.add(c.header.rawLength);
       this.onData?.(this.stats);
     })();
     this.pendingBytes += held;

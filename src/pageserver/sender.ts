@@ -12,8 +12,9 @@ import { GodwitError } from '../core/errors.js';
 import { Compressor, encodeChunk, type ChunkStats } from './chunk.js';
 import { CHUNK_HEADER, type Compression } from './protocol.js';
 import type { Channel } from './channel.js';
+import { Reclaimer } from './reclaim.js';
 
-const POOL = 8;
+const POOL = 6;
 const ENCODING_AHEAD = 3;
 
 export interface StreamStats { files: number; raw: number; zero: number; wire: number; compressed: number; chunks: number }
@@ -41,6 +42,7 @@ export class LinkSender implements PageWriter {
   private files: Array<{ name: string; size: number }> = [];
   private pool = new BufferPool();
   private comp: Compressor;
+  private reclaim = new Reclaimer();
 
   constructor(private channel: Channel, compression: Compression, private signal?: AbortSignal, private onChunk?: (s: StreamStats) => void) {
     this.comp = new Compressor(compression);
@@ -56,6 +58,7 @@ export class LinkSender implements PageWriter {
 
   private account(s: ChunkStats): void {
     this.stats.raw += s.raw; this.stats.zero += s.zero; this.stats.wire += s.wire; this.stats.compressed += s.compressed; this.stats.chunks++;
+    this.reclaim.add(s.raw);
     this.onChunk?.(this.stats);
   }
 

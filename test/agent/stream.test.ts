@@ -170,7 +170,7 @@ test('a destination whose disk fills up ends the stream cleanly on both sides', 
   mkdirSync(small, { recursive: true });
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m,mode=700', 'godwit-test-full', small]);
   t.after(() => { try { execFileSync('umount', ['-l', small]); } catch { /* gone */ } });
-  const c = await simulatedHosts(t, ['a', 'b'], { b: join(small, 'state') });
+  const c = await simulatedHosts(t, ['a', 'b'], { stateDirs: { b: join(small, 'state') } });
   const target = await c.launch('a', 'full', [buildProgram('bigcounter'), '256']);
   const a = await c.client('a'), b = await c.client('b');
   t.after(() => { a.close(); b.close(); });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { sys } from '../../src/core/sys/libc.js';
 import { NR } from '../../src/core/sys/nr.js';
-import { AgentClient } from '../../src/pageserver/client.js';
+import { AgentClient, type TlsMaterial } from '../../src/pageserver/client.js';
 import { DEFAULT_PORT } from '../../src/pageserver/protocol.js';
 import { ROOT, sleep, startTarget, tempDir, cleanup, type Target, type TestLike } from './harness.js';
 
@@ -37,6 +37,8 @@ export interface Cluster {
   hosts: Record<string, SimHost>;
   /** connect to a host's agent, from the operator's address */
   client(host: string, token?: Buffer): Promise<AgentClient>;
+  /** the operator's certificate, key and CA when the agents speak TLS */
+  tls: TlsMaterial | undefined;
   /** start a test program on a host */
   launch(host: string, tag: string, cmd: string[]): Promise<Target>;
   /** the PID this test sees for PID `nsPid` of `host` (-1: none) */
@@ -70,7 +72,31 @@ function nsOf(pid: number): string | null {
  * `stateDirs` may give a host's state directory (a small tmpfs, say); mounts made before the host
  * starts are what its mount namespace sees.
  */
-export async function simulatedHosts(t: Pick<TestLike, 'after'>, names = ['a', 'b'], stateDirs: Record<string, string> = {}): Promise<Cluster> {
+export interface HostsOptions {
+  /** a host's state directory (a small tmpfs, say); mounts made before the host starts are what its mount namespace sees */
+  stateDirs?: Record<string, string>;
+  /** agents speak TLS with certificates from a CA made for the test; clients get one too */
+  tls?: boolean;
+}
+
+/** A CA, and a certificate for each name (an IP address, or a client's name) signed by it. */
+function makeCertificates(dir: string, subjects: Array<{ name: string; ip?: string }>): Record<string, { cert: string; key: string }> {
+  const ca = { cert: join(dir, 'ca.pem'), key: join(dir, 'ca.key') };
+  run('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+    '-subj', '/CN=godwit test CA', '-keyout', ca.key, '-out', ca.cert);
+  const out: Record<string, { cert: string; key: string }> = { ca };
+  for (const s of subjects) {
+    const key = join(dir, `${s.name}.key`), csr = join(dir, `${s.name}.csr`), cert = join(dir, `${s.name}.pem`), ext = join(dir, `${s.name}.ext`);
+    writeFileSync(ext, `subjectAltName=${s.ip ? `IP:${s.ip}` : `DNS:${s.name}`}\nextendedKeyUsage=serverAuth,clientAuth\n`);
+    run('openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${s.name}`, '-keyout', key, '-out', csr);
+    run('openssl', 'x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', cert);
+    out[s.name] = { cert, key };
+  }
+  return out;
+}
+
+export async function simulatedHosts(t: Pick<TestLike, 'after'>, names = ['a', 'b'], opts: HostsOptions = {}): Promise<Cluster> {
+  const stateDirs = opts.stateDirs ?? {};
   const tag = `gw${randomBytes(3).toString('hex')}`;
   const dir = tempDir(`hosts-${tag}`);
   const token = Buffer.from(randomBytes(24).toString('base64'));
@@ -105,9 +131,13 @@ export async function simulatedHosts(t: Pick<TestLike, 'after'>, names = ['a', '
     run('ip', '-n', netns, 'link', 'set', 'eth0', 'up');
     run('ip', '-n', netns, 'link', 'set', 'lo', 'up');
     const stateDir = stateDirs[name] ?? join(dir, `state-${name}`);
-    hosts[name] = { name, netns, ip, url: `ws://${ip}:${DEFAULT_PORT}`, init: -1, agent: -1, stateDir, log: join(dir, `agent-${name}.log`) };
+    hosts[name] = { name, netns, ip, url: `${opts.tls ? 'wss' : 'ws'}://${ip}:${DEFAULT_PORT}`, init: -1, agent: -1, stateDir, log: join(dir, `agent-${name}.log`) };
   });
   enterNetns(`/run/netns/${wire}`);
+  const certs = opts.tls ? makeCertificates(dir, [...Object.values(hosts).map((h) => ({ name: h.name, ip: h.ip })), { name: 'operator' }]) : null;
+  const tlsOf = (who: string): TlsMaterial | undefined => certs
+    ? { cert: readFileSync(certs[who]!.cert), key: readFileSync(certs[who]!.key), ca: readFileSync(certs.ca!.cert) }
+    : undefined;
 
   const rootPid = (host: string, nsPid: number): number => {
     const ns = nsOf(hosts[host]!.init);
@@ -126,7 +156,8 @@ export async function simulatedHosts(t: Pick<TestLike, 'after'>, names = ['a', '
     const h = hosts[name]!;
     // GODWIT_AGENT_NODE_ARGS: node options for the agents (--cpu-prof, when profiling the bench)
     const nodeArgs = process.env.GODWIT_AGENT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    const agentArgs = ['node', ...nodeArgs, GODWIT, 'agent', '--listen', h.ip, '--token-file', tokenFile, '--state-dir', h.stateDir];
+    const agentArgs = ['node', ...nodeArgs, GODWIT, 'agent', '--listen', h.ip, '--token-file', tokenFile, '--state-dir', h.stateDir,
+      ...(certs ? ['--tls-cert', certs[name]!.cert, '--tls-key', certs[name]!.key, '--tls-ca', certs.ca!.cert] : [])];
     const out = openSync(h.log, 'a');
     const argv = h.init > 0
       ? ['nsenter', '-t', String(h.init), '-n', '-p', '-m', '--', ...agentArgs]
@@ -151,7 +182,11 @@ export async function simulatedHosts(t: Pick<TestLike, 'after'>, names = ['a', '
 
   return {
     dir, token, tokenFile, hosts, rootPid, startAgent,
-    client: (host, tok = token) => AgentClient.connect(hosts[host]!.url, { token: tok }),
+    client: (host, tok = token) => {
+      const tls = tlsOf('operator');
+      return AgentClient.connect(hosts[host]!.url, { token: tok, ...(tls ? { tls } : {}) });
+    },
+    tls: tlsOf('operator'),
     launch: async (host, tagName, cmd) => {
       const h = hosts[host]!;
       const tdir = join(dir, `${tagName}-${host}`);
