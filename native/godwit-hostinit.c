@@ -35,6 +35,9 @@ int main(int argc, char **argv) {
     int st;
     pid_t p = waitpid(-1, &st, 0);
     if (p == child) child = -1;
+    /* what ended on this host, and how: the host's own log of its processes */
+    if (p > 0 && WIFSIGNALED(st)) fprintf(stderr, "godwit-hostinit: PID %d killed by signal %d\n", p, WTERMSIG(st));
+    else if (p > 0 && WIFEXITED(st) && WEXITSTATUS(st)) fprintf(stderr, "godwit-hostinit: PID %d exited with %d\n", p, WEXITSTATUS(st));
     if (p < 0 && errno == ECHILD) pause();
   }
 }

@@ -139,7 +139,7 @@ class Builder {
     if (!parent) {
       this.created.push(spawnRootSeed(e.pid));
       const probe = new ProcMem(e.pid);
-      inj = new Injection(e.pid, findSyscallInsn(e.pid, probe));
+      inj = new Injection(e.pid, findSyscallInsn(e.pid, probe), false);
       probe.close();
       const layouts: Array<Array<{ start: number; end: number }>> = [...this.img.cores.values()].map((c) => c.mm.vmas);
       layouts.push(readMaps(e.pid));
@@ -155,7 +155,7 @@ class Builder {
       inj.call('close_range', NR.close_range, 0, 0xffffffff, 0);
     } else {
       this.cloneFrom(parent, e.pid, 0, SIG.CHLD);
-      inj = new Injection(e.pid, this.scratch);
+      inj = new Injection(e.pid, this.scratch, false);
       inj.scratch = this.scratch;
     }
     this.injs.set(e.pid, inj);

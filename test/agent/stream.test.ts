@@ -142,6 +142,25 @@ test('a final dump cut off mid-stream leaves the process running on A, untraced'
   assert.equal(notPassing(v), null);
 });
 
+test('the source agent killed during a final dump: the kernel lets the frozen process go, and it runs on', async (t) => {
+  if (!uffd) { t.skip(NEEDS); return; }
+  const c = await simulatedHosts(t);
+  const target = await c.launch('a', 'cutsrc', [buildProgram('bigcounter'), '768']);
+  const a = await c.client('a'), b = await c.client('b');
+  t.after(() => { a.close(); b.close(); });
+  let fired = false;
+  const err = await a.call('dump', { pid: target.nsPid!, peer: await newMigration(b, c.hosts.b!.url) }, (e) => {
+    if (!fired && e.progress && e.progress.done > 64 * MiB) { fired = true; c.killAgent('a'); }
+  }).then(() => null, (e: Error) => e);
+  assert.ok(fired && err, 'the dump was not cut off');
+  await sleep(300);
+  const reaped = readFileSync(c.hosts.a!.log, 'utf8').split('\n').filter((l) => l.includes('hostinit') && l.includes(`PID ${target.nsPid} `));
+  assert.ok(alive(target.pid), `the process died: ${reaped.join('; ')}`);
+  assert.equal(await runsUntraced(target.pid), null);
+  const v = await askVerdict(target, 60_000);
+  assert.equal(notPassing(v), null);
+});
+
 test('a second migration of a process that is being moved is refused', async (t) => {
   if (!uffd) { t.skip(NEEDS); return; }
   const c = await simulatedHosts(t);

@@ -29,14 +29,15 @@ export class Injection {
   scratch = 0;
   private bump = 0;
 
-  constructor(readonly pid: number, public insn: number) {
+  /** `park`: see RemoteThread; false for restore's seeds, which die with godwit anyway. */
+  constructor(readonly pid: number, public insn: number, private park = true) {
     this.mem = new ProcMem(pid, true);
   }
 
   thread(tid = this.pid): RemoteThread {
     let t = this.threads.get(tid);
     if (!t) {
-      t = new RemoteThread(tid, this.insn);
+      t = new RemoteThread(tid, this.insn, this.park);
       this.threads.set(tid, t);
     }
     return t;

@@ -2,7 +2,7 @@
 // behalf. The thread's registers are saved once; each call points rip at a `syscall` instruction
 // with the arguments in registers, single-steps over it and reads rax. `restore()` puts the
 // saved registers back. Pointer arguments live in a scratch area the caller provides.
-import { getRegset, setRegset, ptrace, PTRACE, NT, getSigmask, setSigmask } from '../sys/ptrace.js';
+import { getRegset, setRegset, ptrace, PTRACE, PTRACE_EVENT, NT, getSigmask, setSigmask } from '../sys/ptrace.js';
 import { Regs, USER_REGS_SIZE } from '../sys/regs.js';
 import { wait } from '../sys/wait.js';
 import { SIG } from '../sys/process.js';
@@ -31,12 +31,15 @@ export class RemoteThread {
   readonly caught: number[] = [];
   private live = true;
 
-  constructor(readonly tid: number, public insn: number) {
+  /**
+   * `park`: between calls, leave the thread in a plain interrupt stop with its own registers and
+   * mask, as the freeze left it. A single-step leaves it in a SIGTRAP stop with the trap flag
+   * set; if godwit died there (an agent killed mid-dump), the kernel would let it go into that
+   * SIGTRAP and the process would die of it. Restore's seeds need no parking: they die with us.
+   */
+  constructor(readonly tid: number, public insn: number, private park = true) {
     this.saved = getRegs(tid);
     this.savedMask = getSigmask(tid);
-    // Everything blocked while we drive the thread: a signal arriving now stays queued instead of
-    // being dequeued under our single-steps.
-    setSigmask(tid, ALL_SIGNALS);
   }
 
   /** Run one syscall; returns the kernel's raw result (negative errno on failure). */
@@ -48,7 +51,41 @@ export class RemoteThread {
     r.set('rip', this.insn);
     const regs = ['rdi', 'rsi', 'rdx', 'r10', 'r8', 'r9'] as const;
     regs.forEach((name, i) => r.set(name, args[i] ?? 0));
+    // Everything blocked while we step: a signal arriving now stays queued instead of being
+    // dequeued under our single-step.
+    setSigmask(this.tid, ALL_SIGNALS);
     setRegs(this.tid, r);
+    try {
+      return this.step(nr);
+    } finally {
+      // Between calls the thread holds its own registers and mask again: if godwit dies now (an
+      // agent killed mid-dump), the kernel lets the thread go and it runs on as if nothing happened.
+      if (this.live) {
+        setRegs(this.tid, this.saved);
+        setSigmask(this.tid, this.savedMask);
+        if (this.park) this.parkThread();
+      }
+    }
+  }
+
+  /** From the single-step trap to an interrupt stop: PTRACE_CONT also clears the trap flag. */
+  private parkThread(): void {
+    ptrace(PTRACE.INTERRUPT, this.tid);
+    ptrace(PTRACE.CONT, this.tid, 0, 0);
+    for (;;) {
+      const st = wait(this.tid);
+      if (st.kind !== 'stopped') {
+        this.live = false;
+        throw new GodwitError(`thread ${this.tid} ended while godwit held it (${st.kind})`);
+      }
+      if (st.event === PTRACE_EVENT.STOP) return;
+      // a signal on its way in: held back now, queued again when the thread is released
+      if (st.event === 0) this.caught.push(st.signal);
+      ptrace(PTRACE.CONT, this.tid, 0, 0);
+    }
+  }
+
+  private step(nr: number): number {
     for (;;) {
       ptrace(PTRACE.SINGLESTEP, this.tid, 0, 0);
       const st = wait(this.tid);
