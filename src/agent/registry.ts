@@ -19,7 +19,7 @@ export interface Incoming {
   touched: number;
 }
 
-export interface Outgoing { id: string; pid: number; peer: string; links: string[]; created: number }
+export interface Outgoing { id: string; pid: number; peer: string; links: string[]; created: number; touched: number }
 
 export interface Running {
   seq: number;
@@ -64,8 +64,9 @@ export class Registry {
     }
     let o = this.outgoing.get(id);
     if (o && o.pid !== pid) throw new BusyError(`migration ${id} moves process ${o.pid}, not ${pid}`);
+    if (o) o.touched = Date.now();
     if (!o) {
-      o = { id, pid, peer, links: [], created: Date.now() };
+      o = { id, pid, peer, links: [], created: Date.now(), touched: Date.now() };
       this.outgoing.set(id, o);
     }
     return o;

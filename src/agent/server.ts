@@ -32,6 +32,8 @@ export interface AgentOptions {
   token: Buffer;
   tls?: TlsMaterial;
   stateDir: string;
+  /** a migration nobody touched for this long is cancelled (its coordinator is gone), seconds */
+  expireAfter?: number;
 }
 
 /** Whether an address given to --listen stays on this host. */
@@ -115,6 +117,7 @@ export class Agent {
   private wss: WebSocketServer | null = null;
   private stopping = false;
   private followers = new Map<Channel, number>();
+  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(readonly opts: AgentOptions) {
     const state = new StateDir(opts.stateDir);
@@ -170,7 +173,33 @@ export class Agent {
     }
   }
 
+  /**
+   * Cancel migrations left idle: a destination's images and key, a source's parked tracker. A
+   * coordinator that died between two links would otherwise leave them forever.
+   */
+  private sweep(): void {
+    const limit = (this.opts.expireAfter ?? 1800) * 1000;
+    const now = Date.now();
+    const r = this.ctx.registry;
+    const stale = [
+      ...[...r.incoming.values()].filter((m) => !m.receiving && now - m.touched > limit).map((m) => m.id),
+      ...[...r.outgoing.values()].filter((m) => now - m.touched > limit).map((m) => m.id),
+    ];
+    for (const mid of new Set(stale)) {
+      if (r.busyWith(mid)) continue;
+      this.log.warn({ migration: mid, idleSeconds: limit / 1000 }, 'migration idle too long: cancelled');
+      void cancel(this.quietCall(), { migration: mid });
+    }
+  }
+
+  private quietCall(): OpCall {
+    return { ctx: this.ctx, emit: () => undefined, takeStream: () => { throw new GodwitError('no stream here'); }, releaseStream: () => undefined };
+  }
+
   async listen(): Promise<{ host: string; port: number }> {
+    const every = Math.min(60, Math.max(1, (this.opts.expireAfter ?? 1800) / 4)) * 1000;
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
     const { host, port, tls } = this.opts;
     const server = tls
       ? createHttps({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: true, rejectUnauthorized: true })
@@ -217,6 +246,7 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    if (this.sweeper) clearInterval(this.sweeper);
     const running = [...this.ctx.registry.running];
     this.log.info({ running: running.length }, 'stopping');
     for (const r of running) r.abort.abort();
@@ -226,7 +256,7 @@ export class Agent {
     ]);
     // pre-copy chains that were left between links: their trackers go back
     for (const mid of [...this.ctx.registry.outgoing.keys()]) {
-      await cancel({ ctx: this.ctx, emit: () => undefined, takeStream: () => { throw new Error('no'); }, releaseStream: () => undefined }, { migration: mid });
+      await cancel(this.quietCall(), { migration: mid });
     }
     for (const c of this.wss?.clients ?? []) c.close(CLOSE.shuttingDown, 'agent stopping');
     await new Promise<void>((r) => { this.wss?.close(() => r()); if (!this.wss) r(); });

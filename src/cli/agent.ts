@@ -39,6 +39,7 @@ export const agentCommand: CommandModule = {
     .option('tls-key', { type: 'string', describe: 'its private key (PEM)' })
     .option('tls-ca', { type: 'string', describe: 'CA that signs every agent\'s and client\'s certificate (PEM)' })
     .option('state-dir', { type: 'string', default: '/var/lib/godwit', describe: 'where received images are kept' })
+    .option('expire-after', { type: 'number', default: 1800, describe: 'seconds after which an idle migration is cancelled' })
     .example('$0 agent --listen 10.0.0.5 --token-file /etc/godwit/token', `listen on 10.0.0.5:${DEFAULT_PORT}`),
   handler: async (argv) => {
     requireRoot('run an agent');
@@ -46,7 +47,9 @@ export const agentCommand: CommandModule = {
     const token = readToken(String(argv['token-file']));
     const tls = readTls(argv['tls-cert'] as string | undefined, argv['tls-key'] as string | undefined, argv['tls-ca'] as string | undefined);
     if (!process.env.GODWIT_LOG && !argv.verbose) setLogger(pino({ level: 'info', base: undefined }, pino.destination(2)));
-    const agent = new Agent({ host, port, token, ...(tls ? { tls } : {}), stateDir: String(argv['state-dir']) });
+    const expireAfter = Number(argv['expire-after']);
+    if (!Number.isFinite(expireAfter) || expireAfter <= 0) throw new GodwitError('--expire-after: give a number of seconds above 0', 2);
+    const agent = new Agent({ host, port, token, ...(tls ? { tls } : {}), stateDir: String(argv['state-dir']), expireAfter });
     await agent.listen();
     return new Promise<number>((resolve) => {
       const stop = () => { void agent.stop().then(() => resolve(0)); };

@@ -22,7 +22,9 @@ export class AgentError extends GodwitError {
 
 export class AgentClient {
   private nextId = 1;
-  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; onEvent?: (e: Event) => void }>();
+  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  /** event listeners by request id; a `status` with `follow` keeps its listener after the answer */
+  private listeners = new Map<number, { onEvent: (e: Event) => void; keep: boolean }>();
 
   private constructor(readonly url: string, readonly channel: Channel, readonly peer: Hello, inbox: Inbox) {
     inbox.handOver((data) => this.onMessage(data));
@@ -68,10 +70,11 @@ export class AgentClient {
         const p = this.pending.get(m.id);
         if (!p) return;
         this.pending.delete(m.id);
+        if (!this.listeners.get(m.id)?.keep) this.listeners.delete(m.id);
         if (m.ok) p.resolve(m.value);
         else p.reject(new AgentError(m.error.code, m.error.message));
       } else if (m.t === 'event') {
-        this.pending.get(m.id)?.onEvent?.(m);
+        this.listeners.get(m.id)?.onEvent(m);
       }
     } catch (e) {
       this.channel.close(CLOSE.badMessage, (e as Error).message);
@@ -83,7 +86,8 @@ export class AgentClient {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       if (!this.channel.open) { reject(new GodwitError(`agent ${this.url}: connection closed`)); return; }
-      this.pending.set(id, { resolve, reject, ...(onEvent ? { onEvent } : {}) });
+      this.pending.set(id, { resolve, reject });
+      if (onEvent) this.listeners.set(id, { onEvent, keep: op === 'status' && !!(args as OpArgs['status']).follow });
       this.channel.send({ t: 'req', id, op, args } as never);
     });
   }

@@ -17,7 +17,11 @@ import { Reclaimer } from './reclaim.js';
 const POOL = 6;
 const ENCODING_AHEAD = 3;
 
-export interface StreamStats { files: number; raw: number; zero: number; wire: number; compressed: number; chunks: number }
+export interface StreamStats {
+  files: number; raw: number; zero: number; wire: number; compressed: number; chunks: number;
+  /** page data the stream has started on so far: what `raw` is heading for */
+  planned: number;
+}
 
 class BufferPool {
   private free: Buffer[] = [];
@@ -38,7 +42,7 @@ class BufferPool {
 }
 
 export class LinkSender implements PageWriter {
-  readonly stats: StreamStats = { files: 0, raw: 0, zero: 0, wire: 0, compressed: 0, chunks: 0 };
+  readonly stats: StreamStats = { files: 0, raw: 0, zero: 0, wire: 0, compressed: 0, chunks: 0, planned: 0 };
   private files: Array<{ name: string; size: number }> = [];
   private pool = new BufferPool();
   private comp: Compressor;
@@ -96,6 +100,7 @@ export class LinkSender implements PageWriter {
     const index = this.declare(name);
     const entries = layOut(runs);
     const size = entries.reduce((n, e) => n + e.pages * PAGE_SIZE, 0);
+    this.stats.planned += size;
     const crcs: number[] = [];
     const reader = new SliceReader(pid, tolerant);
     const self = this;
@@ -129,6 +134,7 @@ export class LinkSender implements PageWriter {
     const fd = openSync(join(dir, name), 'r');
     try {
       const size = fstatSync(fd).size;
+      this.stats.planned += size;
       const self = this;
       async function* jobs(): AsyncGenerator<() => Promise<void>> {
         for (let off = 0; off < size; off += CHUNK_BYTES) {

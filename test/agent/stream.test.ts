@@ -42,6 +42,11 @@ test('a 1 GiB process\'s pre-dump chain streams from host A to host B and runs o
   const a = await c.client('a'), b = await c.client('b');
   t.after(() => { a.close(); b.close(); });
   const peer = await newMigration(b, c.hosts.b!.url);
+  // an operator's view: every operation's progress, on a connection of its own
+  const watcher = await c.client('b');
+  t.after(() => watcher.close());
+  const watched: string[] = [];
+  await watcher.call('status', { follow: true }, (e) => { if (e.progress) watched.push(`${e.progress.op}:${e.progress.phase}`); });
   const progress: number[] = [];
   const links: LinkResult[] = [];
   for (let k = 0; k < 2; k++) {
@@ -56,6 +61,7 @@ test('a 1 GiB process\'s pre-dump chain streams from host A to host B and runs o
   assert.ok(links[0]!.pagesBytes >= 1024 * MiB, `the first link holds every page (${links[0]!.pagesBytes} bytes)`);
   assert.ok(links[1]!.pagesBytes < 64 * MiB, `the second link holds what changed only (${links[1]!.pagesBytes} bytes)`);
   assert.ok(progress.length > 1, 'progress events came while the first link streamed');
+  assert.ok(watched.includes('receive:receiving') && watched.includes('receive:done'), `a follower of B saw: ${[...new Set(watched)].join(', ')}`);
   await waitGone(target.pid);
 
   const r = (await b.call('restore', { migration: peer.migration })) as { pid: number };
@@ -159,6 +165,25 @@ test('the source agent killed during a final dump: the kernel lets the frozen pr
   assert.equal(await runsUntraced(target.pid), null);
   const v = await askVerdict(target, 60_000);
   assert.equal(notPassing(v), null);
+});
+
+test('a migration left idle is cancelled: the key stops working, the tracker leaves the process', async (t) => {
+  if (!uffd) { t.skip(NEEDS); return; }
+  const c = await simulatedHosts(t, ['a', 'b'], { agentArgs: ['--expire-after', '2'] });
+  const target = await c.launch('a', 'idle', [buildProgram('bigcounter'), '32']);
+  const a = await c.client('a'), b = await c.client('b');
+  t.after(() => { a.close(); b.close(); });
+  const peer = await newMigration(b, c.hosts.b!.url);
+  await a.call('predump', { pid: target.nsPid!, peer });
+  assert.equal((await a.call('status', {}) as { outgoing: unknown[] }).outgoing.length, 1);
+  await sleep(4000);
+  const sa = (await a.call('status', {})) as { outgoing: unknown[] };
+  const sb = (await b.call('status', {})) as { incoming: unknown[] };
+  assert.deepEqual([sa.outgoing, sb.incoming], [[], []]);
+  await leftAsItWas(target.pid);
+  assert.match(readFileSync(c.hosts.a!.log, 'utf8'), /idle too long: cancelled/);
+  const err = await a.call('predump', { pid: target.nsPid!, peer }).then(() => null, (e: Error) => e);
+  assert.match(err?.message ?? '', /no migration is expected/);
 });
 
 test('a second migration of a process that is being moved is refused', async (t) => {

@@ -77,6 +77,8 @@ export interface HostsOptions {
   stateDirs?: Record<string, string>;
   /** agents speak TLS with certificates from a CA made for the test; clients get one too */
   tls?: boolean;
+  /** more options for every agent */
+  agentArgs?: string[];
 }
 
 /** A CA, and a certificate for each name (an IP address, or a client's name) signed by it. */
@@ -157,7 +159,7 @@ export async function simulatedHosts(t: Pick<TestLike, 'after'>, names = ['a', '
     // GODWIT_AGENT_NODE_ARGS: node options for the agents (--cpu-prof, when profiling the bench)
     const nodeArgs = process.env.GODWIT_AGENT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
     const agentArgs = ['node', ...nodeArgs, GODWIT, 'agent', '--listen', h.ip, '--token-file', tokenFile, '--state-dir', h.stateDir,
-      ...(certs ? ['--tls-cert', certs[name]!.cert, '--tls-key', certs[name]!.key, '--tls-ca', certs.ca!.cert] : [])];
+      ...(certs ? ['--tls-cert', certs[name]!.cert, '--tls-key', certs[name]!.key, '--tls-ca', certs.ca!.cert] : []), ...(opts.agentArgs ?? [])];
     const out = openSync(h.log, 'a');
     const argv = h.init > 0
       ? ['nsenter', '-t', String(h.init), '-n', '-p', '-m', '--', ...agentArgs]

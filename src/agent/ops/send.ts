@@ -57,6 +57,7 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
   run.abort.signal.addEventListener('abort', onAbort);
   const sender = new LinkSender(client.channel, args.compress ?? 'auto', run.abort.signal, (s: StreamStats) => {
     run.progress.done = s.raw;
+    run.progress.total = s.planned;
     run.progress.wire = s.wire;
     report();
   });
@@ -96,6 +97,7 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
       freezeMs = r.freezeMs;
     }
     out.links.push(link);
+    out.touched = Date.now();
     run.progress.phase = 'done';
     report(true);
     const streamMs = performance.now() - tStream;
