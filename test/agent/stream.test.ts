@@ -2,13 +2,13 @@
 // and B restores it: the count goes on from where it was and every page is what it was. Then
 // what must not lose the process: either agent killed or stopped mid-stream, a second migration
 // of the same process, a destination whose disk fills up.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildProgram, askVerdict, notPassing, runsUntraced, alive, sleep, waitForLog, waitGone } from '../lib/harness.js';
-import { simulatedHosts } from '../lib/hosts.js';
+import { simulatedHosts, type HostsOptions } from '../lib/hosts.js';
 import { probeTracking } from '../../src/core/check.js';
 import type { AgentClient } from '../../src/pageserver/client.js';
 import type { PeerRef } from '../../src/pageserver/protocol.js';
@@ -21,6 +21,15 @@ const MiB = 1 << 20;
 async function newMigration(b: AgentClient, url: string): Promise<PeerRef> {
   const { migration, key } = (await b.call('expect', { label: 'test' })) as { migration: string; key: string };
   return { url, migration, key };
+}
+
+/** Two hosts, a bigcounter of `mib` MiB on A, a client of each agent (closed when the test ends). */
+async function setup(t: TestContext, tag: string, mib: number, opts: HostsOptions = {}) {
+  const c = await simulatedHosts(t, ['a', 'b'], opts);
+  const target = await c.launch('a', tag, [buildProgram('bigcounter'), String(mib)]);
+  const a = await c.client('a'), b = await c.client('b');
+  t.after(() => { a.close(); b.close(); });
+  return { c, target, a, b };
 }
 
 const lastTick = (log: string): number => Math.max(0, ...[...readFileSync(log, 'utf8').matchAll(/^TICK (\d+)$/gm)].map((m) => Number(m[1])));
@@ -37,10 +46,7 @@ async function leftAsItWas(pid: number): Promise<void> {
 
 test('a 1 GiB process\'s pre-dump chain streams from host A to host B and runs on there', async (t) => {
   if (!uffd) { t.skip(NEEDS); return; }
-  const c = await simulatedHosts(t);
-  const target = await c.launch('a', 'big', [buildProgram('bigcounter'), '1024']);
-  const a = await c.client('a'), b = await c.client('b');
-  t.after(() => { a.close(); b.close(); });
+  const { c, target, a, b } = await setup(t, 'big', 1024);
   const peer = await newMigration(b, c.hosts.b!.url);
   // an operator's view: every operation's progress, on a connection of its own
   const watcher = await c.client('b');
@@ -131,48 +137,30 @@ test('killing either agent mid-stream leaves the process running on A, untraced'
   assert.equal(notPassing(v), null);
 });
 
-test('a final dump cut off mid-stream leaves the process running on A, untraced', async (t) => {
-  if (!uffd) { t.skip(NEEDS); return; }
-  const c = await simulatedHosts(t);
-  const target = await c.launch('a', 'cut', [buildProgram('bigcounter'), '768']);
-  const a = await c.client('a'), b = await c.client('b');
-  t.after(() => { a.close(); b.close(); });
+/** A final dump (the tree frozen, godwit's hands in every thread) cut off by killing one agent. */
+async function finalDumpCutOff(t: TestContext, victim: 'a' | 'b'): Promise<void> {
+  const { c, target, a, b } = await setup(t, `cut-${victim}`, 768);
   let fired = false;
   const err = await a.call('dump', { pid: target.nsPid!, peer: await newMigration(b, c.hosts.b!.url) }, (e) => {
-    if (!fired && e.progress && e.progress.done > 64 * MiB) { fired = true; c.killAgent('b'); }
+    if (!fired && e.progress && e.progress.done > 64 * MiB) { fired = true; c.killAgent(victim); }
   }).then(() => null, (e: Error) => e);
   assert.ok(fired && err, 'the dump was not cut off');
   t.diagnostic(err.message);
-  await leftAsItWas(target.pid);
-  const v = await askVerdict(target, 60_000);
-  assert.equal(notPassing(v), null);
-});
-
-test('the source agent killed during a final dump: the kernel lets the frozen process go, and it runs on', async (t) => {
-  if (!uffd) { t.skip(NEEDS); return; }
-  const c = await simulatedHosts(t);
-  const target = await c.launch('a', 'cutsrc', [buildProgram('bigcounter'), '768']);
-  const a = await c.client('a'), b = await c.client('b');
-  t.after(() => { a.close(); b.close(); });
-  let fired = false;
-  const err = await a.call('dump', { pid: target.nsPid!, peer: await newMigration(b, c.hosts.b!.url) }, (e) => {
-    if (!fired && e.progress && e.progress.done > 64 * MiB) { fired = true; c.killAgent('a'); }
-  }).then(() => null, (e: Error) => e);
-  assert.ok(fired && err, 'the dump was not cut off');
   await sleep(300);
   const reaped = readFileSync(c.hosts.a!.log, 'utf8').split('\n').filter((l) => l.includes('hostinit') && l.includes(`PID ${target.nsPid} `));
   assert.ok(alive(target.pid), `the process died: ${reaped.join('; ')}`);
-  assert.equal(await runsUntraced(target.pid), null);
+  await leftAsItWas(target.pid);
   const v = await askVerdict(target, 60_000);
   assert.equal(notPassing(v), null);
-});
+}
+
+test('a final dump cut off by the destination agent dying leaves the process running on A, untraced', (t) => finalDumpCutOff(t, 'b'));
+
+test('the source agent killed during a final dump: the kernel lets the frozen process go, and it runs on', (t) => finalDumpCutOff(t, 'a'));
 
 test('a migration left idle is cancelled: the key stops working, the tracker leaves the process', async (t) => {
   if (!uffd) { t.skip(NEEDS); return; }
-  const c = await simulatedHosts(t, ['a', 'b'], { agentArgs: ['--expire-after', '2'] });
-  const target = await c.launch('a', 'idle', [buildProgram('bigcounter'), '32']);
-  const a = await c.client('a'), b = await c.client('b');
-  t.after(() => { a.close(); b.close(); });
+  const { c, target, a, b } = await setup(t, 'idle', 32, { agentArgs: ['--expire-after', '2'] });
   const peer = await newMigration(b, c.hosts.b!.url);
   await a.call('predump', { pid: target.nsPid!, peer });
   assert.equal((await a.call('status', {}) as { outgoing: unknown[] }).outgoing.length, 1);
@@ -188,10 +176,7 @@ test('a migration left idle is cancelled: the key stops working, the tracker lea
 
 test('a second migration of a process that is being moved is refused', async (t) => {
   if (!uffd) { t.skip(NEEDS); return; }
-  const c = await simulatedHosts(t);
-  const target = await c.launch('a', 'busy', [buildProgram('bigcounter'), '64']);
-  const a = await c.client('a'), b = await c.client('b');
-  t.after(() => { a.close(); b.close(); });
+  const { c, target, a, b } = await setup(t, 'busy', 64);
   const first = await newMigration(b, c.hosts.b!.url);
   await a.call('predump', { pid: target.nsPid!, peer: first });
   const second = await newMigration(b, c.hosts.b!.url);
@@ -214,10 +199,7 @@ test('a destination whose disk fills up ends the stream cleanly on both sides', 
   mkdirSync(small, { recursive: true });
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m,mode=700', 'godwit-test-full', small]);
   t.after(() => { try { execFileSync('umount', ['-l', small]); } catch { /* gone */ } });
-  const c = await simulatedHosts(t, ['a', 'b'], { stateDirs: { b: join(small, 'state') } });
-  const target = await c.launch('a', 'full', [buildProgram('bigcounter'), '256']);
-  const a = await c.client('a'), b = await c.client('b');
-  t.after(() => { a.close(); b.close(); });
+  const { c, target, a, b } = await setup(t, 'full', 256, { stateDirs: { b: join(small, 'state') } });
   const peer = await newMigration(b, c.hosts.b!.url);
   const err = await a.call('predump', { pid: target.nsPid!, peer }).then(() => null, (e: Error) => e);
   assert.ok(err, 'the pre-dump succeeded into a 48 MiB disk');
