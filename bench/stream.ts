@@ -45,8 +45,8 @@ function tcpRate(c: Cluster): number {
 
 const hog = build();
 console.log(`\ngodwit bench: a pre-dump link streamed from host A to host B over a veth and a bridge, median of ${RUNS}`);
-console.log('| B\'s state dir | workload | RSS | compression | link s | page data GB/s | on the wire |');
-console.log('|---|---|---|---|---|---|---|');
+console.log('| B\'s state dir | workload | RSS | compression | link s | page data GB/s | on the wire | agents\' peak RSS so far, A / B |');
+console.log('|---|---|---|---|---|---|---|---|');
 const notes: string[] = [];
 for (const where of ['disk', 'tmpfs'] as const) {
   const afters: Array<() => void | Promise<void>> = [];
@@ -68,7 +68,8 @@ for (const where of ['disk', 'tmpfs'] as const) {
       if (target.pid > 1) process.kill(target.pid, 'SIGKILL');
       const r = res.sort((x, y) => x.throughput - y.throughput)[Math.floor(res.length / 2)]!;
       console.log(`| ${where} | ${kind === 'text' ? 'compressible (text records)' : 'incompressible (random)'} | ${mib} MiB | ${comp === 'none' ? 'none' : 'lz4 where it pays'} | ` +
-        `${(r.pagesBytes / r.throughput).toFixed(2)} | ${(r.throughput / GB).toFixed(2)} | ${(100 * r.wireBytes / r.pagesBytes).toFixed(0)}% |`);
+        `${(r.pagesBytes / r.throughput).toFixed(2)} | ${(r.throughput / GB).toFixed(2)} | ${(100 * r.wireBytes / r.pagesBytes).toFixed(0)}% | ` +
+        `${hwm(c.hosts.a!.agent).toFixed(0)} / ${hwm(c.hosts.b!.agent).toFixed(0)} MiB |`);
     };
     for (const kind of ['text', 'random']) for (const comp of ['auto', 'none'] as const) await run(MIB, kind, comp, RUNS);
     const small = { a: hwm(c.hosts.a!.agent), b: hwm(c.hosts.b!.agent) };

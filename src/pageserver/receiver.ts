@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { CHUNK_BYTES } from '../core/image/format.js';
 import { GodwitError } from '../core/errors.js';
 import { decodeChunk } from './chunk.js';
-import { ProtocolError } from './protocol.js';
+import { ENC_LZ4, ProtocolError } from './protocol.js';
 import { Reclaimer } from './reclaim.js';
 
 /** The files an image directory holds; nothing else may be named by a sender. */
@@ -119,7 +119,7 @@ export class LinkReceiver {
       for (const [s, e] of c.data) await this.sink.write(c.header.file, c.header.offset + s, c.raw.subarray(s, e));
       this.stats.raw += c.header.rawLength;
       this.stats.wire += frame.length;
-      this.reclaim.add(c.header.rawLength);
+      this.reclaim.add(c.header.rawLength, c.header.encoding === ENC_LZ4 ? c.header.plainLength : 0);
       this.onData?.(this.stats);
     })();
     this.pendingBytes += held;

@@ -62,7 +62,7 @@ export class LinkSender implements PageWriter {
 
   private account(s: ChunkStats): void {
     this.stats.raw += s.raw; this.stats.zero += s.zero; this.stats.wire += s.wire; this.stats.compressed += s.compressed; this.stats.chunks++;
-    this.reclaim.add(s.raw);
+    this.reclaim.add(s.raw, s.compressed ? s.wire : 0);
     this.onChunk?.(this.stats);
   }
 

@@ -7,6 +7,8 @@ export interface StatusReport {
   host: AgentContext['host'];
   uptimeSeconds: number;
   rssBytes: number;
+  /** where the agent's memory is: V8's heap, and Buffers outside it */
+  memory: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
   operations: Array<{ op: string; migration: string; pid?: number; startedAt: string; progress: unknown }>;
   incoming: Array<{ migration: string; label: string; links: string[]; receiving: string | null; createdAt: string }>;
   outgoing: Array<{ migration: string; pid: number; peer: string; links: string[]; createdAt: string }>;
@@ -16,6 +18,7 @@ export function status(ctx: AgentContext): StatusReport {
   const r = ctx.registry;
   return {
     godwit: VERSION, host: ctx.host, uptimeSeconds: Math.round(process.uptime()), rssBytes: process.memoryUsage.rss(),
+    memory: (({ heapUsed, heapTotal, external, arrayBuffers }) => ({ heapUsed, heapTotal, external, arrayBuffers }))(process.memoryUsage()),
     operations: [...r.running].map((o) => ({
       op: o.op, migration: o.migration, ...(o.pid ? { pid: o.pid } : {}), startedAt: new Date(o.started).toISOString(), progress: o.progress,
     })),

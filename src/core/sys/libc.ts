@@ -44,3 +44,14 @@ export function addr(buf: Buffer | ArrayBuffer | Uint8Array): bigint {
 export function cstr(s: string): Buffer {
   return Buffer.from(s + '\0', 'utf8');
 }
+
+const mallocTrim = libc.func('int malloc_trim(size_t)');
+
+/**
+ * Give the free memory inside malloc's heaps back to the kernel. Large Buffers that come and go
+ * at different sizes leave holes the heap cannot shrink past; without this a long-lived agent's
+ * RSS keeps what its busiest moment needed.
+ */
+export function trimHeap(): void {
+  mallocTrim(0);
+}
