@@ -16,10 +16,14 @@ const SAMPLE = 64 * 1024;
 
 export interface ChunkStats { raw: number; zero: number; wire: number; compressed: number }
 
-const CYCLE = 128;
-/** chunks of each trial; the first SETTLE of them only let the pipeline adjust to the change */
-const TRIAL = 14;
-const SETTLE = 4;
+const CYCLE = 256;
+/**
+ * chunks of each trial; the first SETTLE of them only let the pipeline adjust to the change: the
+ * queues between here and the destination's disk hold some 50 MiB, which a change of mode first
+ * fills or drains
+ */
+const TRIAL = 24;
+const SETTLE = 12;
 const WARM = 8;
 
 /**
@@ -136,11 +140,18 @@ export async function encodeChunk(
     writeChunkHeader(buf, h);
     return { frame: buf.subarray(0, CHUNK_HEADER + rawLength), stats: { ...stats, wire: stats.wire + rawLength }, inPlace: true };
   }
+  stats.wire += packed.data.length;
+  if (packed.lz4) stats.compressed = plain.length;
+  // the raw bytes are no longer needed: the message is built in their place, and no new
+  // Buffer waits for a collection (a sparse map that went uncompressed still lives apart)
+  if (packed.lz4 || packed.data.length <= rawLength) {
+    packed.data.copy(buf, CHUNK_HEADER);
+    writeChunkHeader(buf, h);
+    return { frame: buf.subarray(0, CHUNK_HEADER + packed.data.length), stats, inPlace: true };
+  }
   const frame = Buffer.allocUnsafe(CHUNK_HEADER + packed.data.length);
   writeChunkHeader(frame, h);
   packed.data.copy(frame, CHUNK_HEADER);
-  stats.wire += packed.data.length;
-  if (packed.lz4) stats.compressed = plain.length;
   return { frame, stats, inPlace: false };
 }
 
