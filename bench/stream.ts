@@ -68,7 +68,7 @@ for (const where of ['disk', 'tmpfs'] as const) {
       if (target.pid > 1) process.kill(target.pid, 'SIGKILL');
       const r = res.sort((x, y) => x.throughput - y.throughput)[Math.floor(res.length / 2)]!;
       console.log(`| ${where} | ${kind === 'text' ? 'compressible (text records)' : 'incompressible (random)'} | ${mib} MiB | ${comp === 'none' ? 'none' : 'lz4 where it pays'} | ` +
-        `${(r.pagesBytes / r.throughput).toFixed(2)} | ${(r.throughput / GB).toFixed(2)} | ${(100 * r.wireBytes / r.pagesBytes).toFixed(0)}% | ` +
+        `${(r.bytes / r.throughput).toFixed(2)} | ${(r.throughput / GB).toFixed(2)} | ${(100 * r.wireBytes / r.bytes).toFixed(0)}% | ` +
         `${hwm(c.hosts.a!.agent).toFixed(0)} / ${hwm(c.hosts.b!.agent).toFixed(0)} MiB |`);
     };
     for (const kind of ['text', 'random']) for (const comp of ['auto', 'none'] as const) await run(MIB, kind, comp, RUNS);

@@ -21,6 +21,8 @@ export interface StreamStats {
   files: number; raw: number; zero: number; wire: number; compressed: number; chunks: number;
   /** page data the stream has started on so far: what `raw` is heading for */
   planned: number;
+  /** of `raw`, the process's pages (the rest is the link's records) */
+  pages: number;
 }
 
 class BufferPool {
@@ -42,7 +44,7 @@ class BufferPool {
 }
 
 export class LinkSender implements PageWriter {
-  readonly stats: StreamStats = { files: 0, raw: 0, zero: 0, wire: 0, compressed: 0, chunks: 0, planned: 0 };
+  readonly stats: StreamStats = { files: 0, raw: 0, zero: 0, wire: 0, compressed: 0, chunks: 0, planned: 0, pages: 0 };
   private files: Array<{ name: string; size: number }> = [];
   private pool = new BufferPool();
   private comp: Compressor;
@@ -125,6 +127,7 @@ export class LinkSender implements PageWriter {
       reader.close();
     }
     this.files[index]!.size = size;
+    this.stats.pages += size;
     return [{ file: name, entries: entries.map(({ start, pages, offset }) => ({ start, pages, offset })), totalPages: size / PAGE_SIZE, chunkCrcs: crcs }];
   }
 

@@ -17,8 +17,9 @@ export interface LinkResult {
   migration: string;
   link: string;
   pid: number;
-  /** bytes of page data in the link, and what of it went over the wire */
+  /** bytes of the process's pages in the link; all bytes sent (pages and records), and on the wire */
   pagesBytes: number;
+  bytes: number;
   zeroBytes: number;
   wireBytes: number;
   freezeMs: number;
@@ -102,7 +103,7 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
     report(true);
     const streamMs = performance.now() - tStream;
     const res: LinkResult = {
-      migration: mid, link, pid: args.pid, pagesBytes: sender.stats.raw, zeroBytes: sender.stats.zero, wireBytes: sender.stats.wire,
+      migration: mid, link, pid: args.pid, pagesBytes: sender.stats.pages, bytes: sender.stats.raw, zeroBytes: sender.stats.zero, wireBytes: sender.stats.wire,
       freezeMs: Math.round(freezeMs * 10) / 10, totalMs: Math.round(performance.now() - t0),
       throughput: Math.round(sender.stats.raw / (streamMs / 1000)),
     };
