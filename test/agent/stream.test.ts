@@ -5,7 +5,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildProgram, askVerdict, notPassing, runsUntraced, alive, sleep, waitForLog, waitGone } from '../lib/harness.js';
 import { simulatedHosts, type HostsOptions } from '../lib/hosts.js';
@@ -198,7 +198,10 @@ test('a destination whose disk fills up ends the stream cleanly on both sides', 
   const small = join('/tmp', `godwit-test-full-${process.pid}`);
   mkdirSync(small, { recursive: true });
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m,mode=700', 'godwit-test-full', small]);
-  t.after(() => { try { execFileSync('umount', ['-l', small]); } catch { /* gone */ } });
+  t.after(() => {
+    try { execFileSync('umount', ['-l', small]); } catch { /* gone */ }
+    rmSync(small, { recursive: true, force: true });
+  });
   const { c, target, a, b } = await setup(t, 'full', 256, { stateDirs: { b: join(small, 'state') } });
   const peer = await newMigration(b, c.hosts.b!.url);
   const err = await a.call('predump', { pid: target.nsPid!, peer }).then(() => null, (e: Error) => e);
