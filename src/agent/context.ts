@@ -14,7 +14,6 @@ export interface AgentContext {
   log: Logger;
   /** progress of every operation goes here too, for `status --follow` */
   broadcast(p: Progress): void;
-  shuttingDown(): boolean;
 }
 
 /** A link's stream, once a `receive` has been accepted on a connection. */

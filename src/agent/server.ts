@@ -52,13 +52,12 @@ function errorCode(e: unknown): string {
 /** One authenticated connection. */
 class Session {
   private stream: StreamHandler | null = null;
-  private followers = 0;
 
   constructor(private agent: Agent, private ch: Channel, inbox: Inbox) {
     inbox.handOver((data, isBinary) => this.onMessage(data, isBinary));
     ch.ws.on('close', () => {
       this.stream?.lost(new GodwitError('the sender went away before the end of the link'));
-      if (this.followers) agent.unfollow(this.ch);
+      agent.unfollow(this.ch);
     });
   }
 
@@ -100,7 +99,7 @@ class Session {
       releaseStream: () => { this.stream = null; this.ch.ws.resume(); },
     };
     try {
-      const value = await this.agent.run(call, req, () => { this.followers++; this.agent.follow(this.ch, req.id); });
+      const value = await this.agent.run(call, req, () => this.agent.follow(this.ch, req.id));
       this.ch.send({ t: 'res', id: req.id, ok: true, value: value ?? null });
     } catch (e) {
       this.ch.send({ t: 'res', id: req.id, ok: false, error: { code: errorCode(e), message: errorMessage(e) } });
@@ -126,7 +125,6 @@ export class Agent {
       state, registry: new Registry(), token: opts.token, ...(opts.tls ? { tls: opts.tls } : {}),
       host: hostInfo(report.cpu), log: this.log,
       broadcast: (p: Progress) => { for (const [ch, id] of this.followers) ch.send({ t: 'event', id, kind: 'progress', progress: p }); },
-      shuttingDown: () => this.stopping,
     };
   }
 

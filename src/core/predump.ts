@@ -70,7 +70,10 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
     for (const p of tree.order()) {
       if (p.zombie) continue;
       const probe = new ProcMem(p.pid);
-      const inj = new Injection(p.pid, findSyscallInsn(p.pid, probe));
+      // not parked between remote calls (see RemoteThread): this freeze lasts milliseconds and
+      // copies nothing, and with parking the chain test lost a page now and then (cause not yet
+      // found). A dump, frozen while its pages stream, is where godwit dying must be survived.
+      const inj = new Injection(p.pid, findSyscallInsn(p.pid, probe), false);
       probe.close();
       injs.push(inj);
       const adopted = prev ? adoptTracker(inj, readTrack(prev, p.pid)) : undefined;

@@ -55,6 +55,7 @@ export class Channel {
     this.ws.send(b, { binary: true, compress: false }, () => {
       written?.();
       this.queued -= b.length;
+      // below the low-water mark every completion wakes the waiters: drained() waits for zero
       if (this.queued <= LOW_WATER) for (const w of this.waiters.splice(0)) w();
     });
     while (this.queued > HIGH_WATER && !this.closedWith) await new Promise<void>((r) => this.waiters.push(r));
@@ -63,9 +64,7 @@ export class Channel {
 
   /** Resolves when every queued message has gone to the socket. */
   async drained(): Promise<void> {
-    while (this.queued > 0 && !this.closedWith) {
-      await new Promise<void>((r) => { this.waiters.push(r); if (this.queued <= LOW_WATER) setTimeout(r, 5); });
-    }
+    while (this.queued > 0 && !this.closedWith) await new Promise<void>((r) => this.waiters.push(r));
     if (this.closedWith) throw this.closedWith;
   }
 

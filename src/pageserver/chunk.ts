@@ -44,9 +44,6 @@ export class Compressor {
 
   constructor(private mode: Compression) {}
 
-  /** the way 'auto' has settled on, and the rates it measured (bytes per ms) */
-  get decision(): { chosen: 'lz4' | 'raw'; lz4: number; raw: number } { return { chosen: this.chosen, ...this.rate }; }
-
   private pick(len: number): 'lz4' | 'raw' {
     const i = this.n++ % CYCLE;
     const now = performance.now();
@@ -63,7 +60,7 @@ export class Compressor {
     return this.chosen;
   }
 
-  async pack(plain: Buffer): Promise<{ data: Buffer; lz4: boolean }> {
+  pack(plain: Buffer): { data: Buffer; lz4: boolean } {
     if (this.mode === 'none' || plain.length < 1024) return { data: plain, lz4: false };
     if (this.mode === 'auto') {
       if (this.pick(plain.length) === 'raw') return { data: plain, lz4: false };
@@ -106,11 +103,10 @@ export function zeroPageMap(raw: Buffer, bitmap: Buffer): number {
  * they are, the header is written in front of them and `buf` itself is the message (`inPlace`):
  * no copy of the common case.
  */
-export async function encodeChunk(
-  buf: Buffer, rawLength: number, file: number, offset: number, comp: Compressor, crc?: number,
-): Promise<{ frame: Buffer; stats: ChunkStats; inPlace: boolean }> {
+export function encodeChunk(
+  buf: Buffer, rawLength: number, file: number, offset: number, comp: Compressor, crc: number,
+): { frame: Buffer; stats: ChunkStats; inPlace: boolean } {
   const raw = buf.subarray(CHUNK_HEADER, CHUNK_HEADER + rawLength);
-  crc ??= crc32(raw);
   const pages = Math.ceil(raw.length / PAGE_SIZE);
   const bitmap = Buffer.alloc(Math.ceil(pages / 8));
   const nonZero = zeroPageMap(raw, bitmap);
@@ -133,7 +129,7 @@ export async function encodeChunk(
     }
     plain = plain.subarray(0, at);
   }
-  const packed = await comp.pack(plain);
+  const packed = comp.pack(plain);
   h.encoding = packed.lz4 ? ENC_LZ4 : ENC_RAW;
   h.plainLength = plain.length;
   h.payloadLength = packed.data.length;
@@ -165,7 +161,7 @@ export interface DecodedChunk {
 }
 
 /** Undo encodeChunk and check the crc; throws ProtocolError for anything that does not add up. */
-export async function decodeChunk(frame: Buffer): Promise<DecodedChunk> {
+export function decodeChunk(frame: Buffer): DecodedChunk {
   const header = readChunkHeader(frame);
   if (header.flags & FLAG_ZERO) {
     const raw = Buffer.alloc(header.rawLength);

@@ -6,7 +6,7 @@ import { Channel, Inbox, clientHandshake, isControl } from './channel.js';
 import { hostInfo } from './host.js';
 import {
   MAX_MESSAGE, WS_PATH, decodeControl, CLOSE,
-  type Event, type Hello, type HostInfo, type OpArgs, type OpName, type Result,
+  type Event, type Hello, type HostInfo, type OpArgs, type OpName,
 } from './protocol.js';
 
 export interface TlsMaterial { cert: Buffer; key: Buffer; ca: Buffer }
@@ -97,4 +97,3 @@ export class AgentClient {
   }
 }
 
-export type { Result };

@@ -131,7 +131,7 @@ function checkHost(h: unknown): HostInfo {
   return h as unknown as HostInfo;
 }
 
-/** Decode one control message, checking its shape. `expect` limits which kinds may come now. */
+/** Decode one control message, checking its shape and every field a receiver will use. */
 export function decodeControl(data: Buffer): Control {
   if (data.length > MAX_CONTROL) throw new ProtocolError(`control message of ${data.length} bytes (limit ${MAX_CONTROL})`);
   let m: unknown;

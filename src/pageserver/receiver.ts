@@ -10,7 +10,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CHUNK_BYTES } from '../core/image/format.js';
 import { GodwitError } from '../core/errors.js';
-import { decodeChunk } from './chunk.js';
+import { decodeChunk, type DecodedChunk } from './chunk.js';
 import { ENC_LZ4, ProtocolError } from './protocol.js';
 import { Reclaimer } from './reclaim.js';
 
@@ -92,8 +92,6 @@ export class LinkReceiver {
   /** `pause`/`resume` hold the socket while writes catch up. */
   constructor(private sink: ChunkSink, private flow: { pause(): void; resume(): void }, private onData?: (s: ReceiveStats) => void) {}
 
-  get error(): Error | null { return this.failure; }
-
   declare(index: number, name: string): void {
     if (!isImageFileName(name)) throw new ProtocolError(`the sender named a file '${name.slice(0, 80)}', which is not part of an image`);
     if (this.files.has(index) || this.names.has(name)) throw new ProtocolError(`file ${index} (${name}) declared twice`);
@@ -104,24 +102,31 @@ export class LinkReceiver {
     this.track(this.sink.open(index, name));
   }
 
-  /** Take a binary message; decoding and writing go on in the background, bounded. */
+  /** Take a binary message: it is checked at once; its writing goes on in the background, bounded. */
   chunk(frame: Buffer): void {
     if (this.failure) return;
-    // what is held is what the chunk becomes once decoded: its raw length, not its wire size
-    const held = frame.length >= 16 ? Math.max(frame.length, Math.min(frame.readUInt32LE(12), CHUNK_BYTES)) : frame.length;
-    const job = (async () => {
-      const c = await decodeChunk(frame);
+    let c: DecodedChunk;
+    try {
+      c = decodeChunk(frame);
       const f = this.files.get(c.header.file);
       if (!f) throw new ProtocolError(`page chunk for undeclared file ${c.header.file}`);
       if (c.header.offset % CHUNK_BYTES !== 0) throw new ProtocolError(`page chunk at ${c.header.offset}: not on a chunk boundary`);
       if (f.chunks.has(c.header.offset)) throw new ProtocolError(`page chunk at ${c.header.offset} of ${f.name} came twice`);
       f.chunks.set(c.header.offset, c.header.rawLength);
-      for (const [s, e] of c.data) await this.sink.write(c.header.file, c.header.offset + s, c.raw.subarray(s, e));
-      this.stats.raw += c.header.rawLength;
+    } catch (e) {
+      this.failure ??= asError(e);
+      return;
+    }
+    const { header, raw, data } = c;
+    const job = (async () => {
+      for (const [s, e] of data) await this.sink.write(header.file, header.offset + s, raw.subarray(s, e));
+      this.stats.raw += header.rawLength;
       this.stats.wire += frame.length;
-      this.reclaim.add(c.header.rawLength, c.header.encoding === ENC_LZ4 ? c.header.plainLength : 0);
+      this.reclaim.add(header.rawLength, header.encoding === ENC_LZ4 ? header.plainLength : 0);
       this.onData?.(this.stats);
     })();
+    // what is held until written: the frame, and the raw bytes when they were rebuilt apart from it
+    const held = frame.length + (raw.buffer === frame.buffer ? 0 : raw.length);
     this.pendingBytes += held;
     if (this.pendingBytes > HIGH_WATER) this.flow.pause();
     this.track(job.finally(() => {

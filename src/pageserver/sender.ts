@@ -15,7 +15,6 @@ import type { Channel } from './channel.js';
 import { Reclaimer } from './reclaim.js';
 
 const POOL = 6;
-const ENCODING_AHEAD = 3;
 
 export interface StreamStats {
   files: number; raw: number; zero: number; wire: number; compressed: number; chunks: number;
@@ -68,33 +67,29 @@ export class LinkSender implements PageWriter {
     this.onChunk?.(this.stats);
   }
 
-  /** Encode and send the chunk held in `buf`; the buffer goes back to the pool once it is free. */
-  private async ship(buf: Buffer, len: number, file: number, offset: number, crc: number): Promise<void> {
-    let inPlace = false;
-    try {
-      const e = await encodeChunk(buf, len, file, offset, this.comp, crc);
-      this.account(e.stats);
-      inPlace = e.inPlace;
-      if (!inPlace) this.pool.put(buf);
-      await this.channel.sendBinary(e.frame, inPlace ? () => this.pool.put(buf) : undefined);
-    } catch (e) {
-      if (!inPlace) this.pool.put(buf);
-      throw e;
+  /**
+   * Send one file as chunks. Each of `fills` puts a chunk's bytes at CHUNK_HEADER in a pool
+   * buffer and says where they lie in the file; the buffer goes back to the pool once the socket
+   * has taken it. Reading, checksumming and encoding run here, one chunk after the other: the
+   * socket's queue is what lets them overlap with the network.
+   */
+  private async sendChunks(index: number, fills: Iterable<(into: Buffer) => { off: number; len: number }>, crcs?: number[]): Promise<void> {
+    for (const fill of fills) {
+      this.signal?.throwIfAborted();
+      const buf = await this.pool.get();
+      let inPlace = false;
+      try {
+        const { off, len } = fill(buf.subarray(CHUNK_HEADER));
+        const crc = crc32(buf.subarray(CHUNK_HEADER, CHUNK_HEADER + len));
+        crcs?.push(crc);
+        const e = encodeChunk(buf, len, index, off, this.comp, crc);
+        this.account(e.stats);
+        inPlace = e.inPlace;
+        await this.channel.sendBinary(e.frame, inPlace ? () => this.pool.put(buf) : undefined);
+      } finally {
+        if (!inPlace) this.pool.put(buf);
+      }
     }
-  }
-
-  /** Run chunk jobs a few at a time; the first failure stops the lot. */
-  private async pipeline(jobs: AsyncGenerator<() => Promise<void>>): Promise<void> {
-    const running = new Set<Promise<void>>();
-    let failed: unknown = null;
-    for await (const job of jobs) {
-      if (failed) break;
-      const p: Promise<void> = job().catch((e: unknown) => { failed ??= e; }).finally(() => running.delete(p));
-      running.add(p);
-      if (running.size >= ENCODING_AHEAD) await Promise.race(running);
-    }
-    await Promise.all(running);
-    if (failed) throw failed;
   }
 
   async write(prefix: string, pid: number, runs: PageRun[], tolerant: boolean): Promise<PageSegment[]> {
@@ -105,24 +100,11 @@ export class LinkSender implements PageWriter {
     this.stats.planned += size;
     const crcs: number[] = [];
     const reader = new SliceReader(pid, tolerant);
-    const self = this;
-    async function* jobs(): AsyncGenerator<() => Promise<void>> {
-      for (const s of slices(entries, CHUNK_BYTES)) {
-        self.signal?.throwIfAborted();
-        const buf = await self.pool.get();
-        try {
-          reader.read(buf.subarray(CHUNK_HEADER), s);
-        } catch (e) {
-          self.pool.put(buf);
-          throw e;
-        }
-        const crc = crc32(buf.subarray(CHUNK_HEADER, CHUNK_HEADER + s.len));
-        crcs.push(crc);
-        yield () => self.ship(buf, s.len, index, s.off, crc);
-      }
+    function* fills(): Generator<(into: Buffer) => { off: number; len: number }> {
+      for (const s of slices(entries, CHUNK_BYTES)) yield (into) => { reader.read(into, s); return { off: s.off, len: s.len }; };
     }
     try {
-      await this.pipeline(jobs());
+      await this.sendChunks(index, fills(), crcs);
     } finally {
       reader.close();
     }
@@ -134,25 +116,25 @@ export class LinkSender implements PageWriter {
   /** Send a local file of the link (a record, a ghost file's contents) as it is. */
   async sendFile(dir: string, name: string): Promise<void> {
     const index = this.declare(name);
-    const fd = openSync(join(dir, name), 'r');
+    const path = join(dir, name);
+    const fd = openSync(path, 'r');
     try {
       const size = fstatSync(fd).size;
       this.stats.planned += size;
-      const self = this;
-      async function* jobs(): AsyncGenerator<() => Promise<void>> {
+      function* fills(): Generator<(into: Buffer) => { off: number; len: number }> {
         for (let off = 0; off < size; off += CHUNK_BYTES) {
-          self.signal?.throwIfAborted();
-          const buf = await self.pool.get();
-          const len = Math.min(CHUNK_BYTES, size - off);
-          for (let got = 0; got < len; ) {
-            const n = readSync(fd, buf, CHUNK_HEADER + got, len - got, off + got);
-            if (n <= 0) { self.pool.put(buf); throw new GodwitError(`${join(dir, name)} shrank while being sent`); }
-            got += n;
-          }
-          yield () => self.ship(buf, len, index, off, crc32(buf.subarray(CHUNK_HEADER, CHUNK_HEADER + len)));
+          yield (into) => {
+            const len = Math.min(CHUNK_BYTES, size - off);
+            for (let got = 0; got < len; ) {
+              const n = readSync(fd, into, got, len - got, off + got);
+              if (n <= 0) throw new GodwitError(`${path} shrank while being sent`);
+              got += n;
+            }
+            return { off, len };
+          };
         }
       }
-      await this.pipeline(jobs());
+      await this.sendChunks(index, fills());
       this.files[index]!.size = size;
     } finally {
       closeSync(fd);

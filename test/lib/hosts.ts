@@ -4,14 +4,14 @@
 // own, with the "operator" address the test (and its clients) speak from: nothing here touches
 // the machine's own network. Everything is torn down when the test ends, pass or fail.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { sys } from '../../src/core/sys/libc.js';
 import { NR } from '../../src/core/sys/nr.js';
 import { AgentClient, type TlsMaterial } from '../../src/pageserver/client.js';
 import { DEFAULT_PORT } from '../../src/pageserver/protocol.js';
-import { ROOT, sleep, startTarget, tempDir, cleanup, type Target, type TestLike } from './harness.js';
+import { ROOT, sleep, startTarget, tempDir, cleanup, allPids, status, type Target, type TestLike } from './harness.js';
 
 const CLONE_NEWNET = 0x40000000;
 const HOSTINIT = join(ROOT, 'native', 'build', 'godwit-hostinit');
@@ -143,11 +143,10 @@ export async function simulatedHosts(t: Pick<TestLike, 'after'>, names = ['a', '
 
   const rootPid = (host: string, nsPid: number): number => {
     const ns = nsOf(hosts[host]!.init);
-    for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number)) {
+    for (const p of allPids()) {
       if (nsOf(p) !== ns) continue;
       try {
-        const m = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
-        if (m && Number(m[1]!.trim().split(/\s+/).pop()) === nsPid) return p;
+        if (Number(status(p).NSpid?.split(/\s+/).pop()) === nsPid) return p;
       } catch { /* gone */ }
     }
     return -1;

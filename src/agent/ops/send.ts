@@ -45,7 +45,14 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
   mkdirSync(dir, { recursive: true, mode: 0o700 });
 
   run.progress.phase = 'connecting';
-  const client = await AgentClient.connect(args.peer.url, { token: ctx.token, ...(ctx.tls ? { tls: ctx.tls } : {}), host: ctx.host });
+  let client: AgentClient;
+  try {
+    client = await AgentClient.connect(args.peer.url, { token: ctx.token, ...(ctx.tls ? { tls: ctx.tls } : {}), host: ctx.host });
+  } catch (e) {
+    // unreachable destination: like any failed link, the process goes back to how it was
+    abandon(call, mid, prevDir);
+    throw e;
+  }
   const report = progressReporter(call, run.progress);
   let peerError: Error | null = null;
   let ready!: () => void;

@@ -35,11 +35,16 @@ export class RemoteThread {
    * `park`: between calls, leave the thread in a plain interrupt stop with its own registers and
    * mask, as the freeze left it. A single-step leaves it in a SIGTRAP stop with the trap flag
    * set; if godwit died there (an agent killed mid-dump), the kernel would let it go into that
-   * SIGTRAP and the process would die of it. Restore's seeds need no parking: they die with us.
+   * SIGTRAP and the process would die of it. Restore's seeds need no parking (they die with us),
+   * nor does pre-dump's short freeze (see predump.ts).
    */
   constructor(readonly tid: number, public insn: number, private park = true) {
     this.saved = getRegs(tid);
     this.savedMask = getSigmask(tid);
+    // Everything blocked while we drive the thread: a signal arriving now stays queued instead of
+    // being dequeued under our single-steps. A parked thread is blocked only during each call, so
+    // that it holds its own mask whenever godwit could die.
+    if (!park) setSigmask(tid, ALL_SIGNALS);
   }
 
   /** Run one syscall; returns the kernel's raw result (negative errno on failure). */
@@ -51,8 +56,10 @@ export class RemoteThread {
     r.set('rip', this.insn);
     const regs = ['rdi', 'rsi', 'rdx', 'r10', 'r8', 'r9'] as const;
     regs.forEach((name, i) => r.set(name, args[i] ?? 0));
-    // Everything blocked while we step: a signal arriving now stays queued instead of being
-    // dequeued under our single-step.
+    if (!this.park) {
+      setRegs(this.tid, r);
+      return this.step(nr);
+    }
     setSigmask(this.tid, ALL_SIGNALS);
     setRegs(this.tid, r);
     try {
@@ -63,7 +70,7 @@ export class RemoteThread {
       if (this.live) {
         setRegs(this.tid, this.saved);
         setSigmask(this.tid, this.savedMask);
-        if (this.park) this.parkThread();
+        this.parkThread();
       }
     }
   }
