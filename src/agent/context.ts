@@ -27,6 +27,8 @@ export interface StreamHandler {
 
 export interface OpCall {
   ctx: AgentContext;
+  /** aborted when the caller's connection is gone */
+  gone: AbortSignal;
   /** send an event tied to this request */
   emit(e: Omit<Event, 't' | 'id'>): void;
   /** route the rest of this connection's stream to `h` (receive only) */

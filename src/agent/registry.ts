@@ -4,6 +4,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { GodwitError } from '../core/errors.js';
 import type { OpName, Progress } from '../pageserver/protocol.js';
+import type { Throttle } from './throttle.js';
 
 export class BusyError extends GodwitError {}
 export class NotFoundError extends GodwitError {}
@@ -35,11 +36,30 @@ export interface Running {
 const sideOf = (op: OpName): 'in' | 'out' => (op === 'predump' || op === 'dump' ? 'out' : 'in');
 const hashKey = (key: string): Buffer => createHash('sha256').update(key).digest();
 
+/** What became of a migration on the destination: the one answer both ends act on. */
+export type Outcome = 'resumed' | 'discarded';
+
 export class Registry {
   readonly incoming = new Map<string, Incoming>();
   readonly outgoing = new Map<string, Outgoing>();
   readonly running = new Set<Running>();
+  /** source: held dumps waiting for `settle` */
+  readonly holds = new Map<string, (o: 'kill' | 'resume') => void>();
+  /** destination: built trees waiting for `resume` */
+  readonly built = new Map<string, () => void>();
+  /** source: trees slowed down for auto-converge */
+  readonly throttles = new Map<string, Throttle>();
+  private outcomes = new Map<string, { outcome: Outcome; at: number }>();
   private seq = 0;
+
+  /** Recorded once; kept a day, so that a source asking late still gets the answer. */
+  decide(id: string, outcome: Outcome): void {
+    const now = Date.now();
+    for (const [k, v] of this.outcomes) if (now - v.at > 86_400_000) this.outcomes.delete(k);
+    if (!this.outcomes.has(id)) this.outcomes.set(id, { outcome, at: now });
+  }
+
+  outcome(id: string): Outcome | undefined { return this.outcomes.get(id)?.outcome; }
 
   expect(label: string): { migration: string; key: string } {
     const id = randomBytes(16).toString('hex');

@@ -25,6 +25,9 @@ import { sendLink } from './ops/send.js';
 import { receive } from './ops/receive.js';
 import { restore } from './ops/restore.js';
 import { cancel } from './ops/cancel.js';
+import { probe, admit } from './ops/survey.js';
+import { throttle } from './ops/throttle.js';
+import { settle, resume } from './ops/settle.js';
 
 export interface AgentOptions {
   host: string;
@@ -52,10 +55,12 @@ function errorCode(e: unknown): string {
 /** One authenticated connection. */
 class Session {
   private stream: StreamHandler | null = null;
+  private gone = new AbortController();
 
   constructor(private agent: Agent, private ch: Channel, inbox: Inbox) {
     inbox.handOver((data, isBinary) => this.onMessage(data, isBinary));
     ch.ws.on('close', () => {
+      this.gone.abort();
       this.stream?.lost(new GodwitError('the sender went away before the end of the link'));
       agent.unfollow(this.ch);
     });
@@ -90,6 +95,7 @@ class Session {
     const emit = (e: Omit<Event, 't' | 'id'>) => this.ch.send({ t: 'event', id: req.id, ...e } as Event);
     const call: OpCall = {
       ctx: this.agent.ctx,
+      gone: this.gone.signal,
       emit,
       takeStream: (h) => {
         if (this.stream) throw new GodwitError('a link is already being received on this connection');
@@ -159,6 +165,11 @@ export class Agent {
         const run = r.start('restore', a.migration);
         return this.track(run, restore(call, run, a));
       }
+      case 'probe': return probe(this.ctx, req.args as OpArgs['probe']);
+      case 'admit': return admit(this.ctx, req.args as OpArgs['admit']);
+      case 'throttle': return throttle(this.ctx, req.args as OpArgs['throttle']);
+      case 'settle': return settle(this.ctx, req.args as OpArgs['settle']);
+      case 'resume': return resume(this.ctx, req.args as OpArgs['resume']);
     }
   }
 
@@ -191,7 +202,7 @@ export class Agent {
   }
 
   private quietCall(): OpCall {
-    return { ctx: this.ctx, emit: () => undefined, takeStream: () => { throw new GodwitError('no stream here'); }, releaseStream: () => undefined };
+    return { ctx: this.ctx, gone: new AbortController().signal, emit: () => undefined, takeStream: () => { throw new GodwitError('no stream here'); }, releaseStream: () => undefined };
   }
 
   async listen(): Promise<{ host: string; port: number }> {

@@ -12,6 +12,7 @@ import { inspectCommand } from './inspect.js';
 import { preDumpCommand } from './predump.js';
 import { untrackCommand } from './untrack.js';
 import { agentCommand } from './agent.js';
+import { migrateCommand } from './migrate.js';
 import type { CommandModule } from './command.js';
 
 let verbose = 0;
@@ -34,7 +35,7 @@ function fail(e: unknown): never {
   process.exit(70);
 }
 
-const commands: CommandModule[] = [checkCommand, preDumpCommand, dumpCommand, restoreCommand, inspectCommand, untrackCommand, agentCommand];
+const commands: CommandModule[] = [checkCommand, preDumpCommand, dumpCommand, restoreCommand, inspectCommand, untrackCommand, agentCommand, migrateCommand];
 
 async function main(): Promise<void> {
   let y: Argv = yargs(hideBin(process.argv))

@@ -4,7 +4,7 @@
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { release } from "node:os";
-import { freezeTree, thawTree, killTree, type FrozenTree } from './ptrace/freeze.js';
+import { freezeTree, thawTree, killTree, unbindFromTracer, type FrozenTree } from './ptrace/freeze.js';
 import { Injection, findSyscallInsn } from './ptrace/inject.js';
 import { ProcMem } from './ptrace/memory.js';
 import { readStat } from './proc/stat.js';
@@ -44,9 +44,9 @@ export interface DumpOptions {
   /**
    * Runs once the image is complete, while the tree is still frozen (a page server sends the
    * records and waits for the destination to confirm). If it throws, the dump fails and the tree
-   * runs on as it was.
+   * runs on as it was. A migration also waits here for the destination to run the tree.
    */
-  commit?: () => Promise<void>;
+  commit?: (tree: FrozenTree) => Promise<void>;
 }
 
 export interface DumpResult {
@@ -134,11 +134,12 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     };
     // the inventory goes last: an image without one is incomplete and restore refuses it
     writeRecord(opts.dir, 'inventory.mpk', 'inventory', inv);
-    await opts.commit?.();
+    await opts.commit?.(tree);
   } catch (e) {
     // tracking ends with a failed dump: the process is left as it was before the chain began
     for (const t of trackers) { try { t.stop(); } catch { /* already stopped */ } }
     release_(injections);
+    unbindFromTracer(tree);
     thawTree(tree);
     log.debug({ err: (e as Error).message }, 'dump failed; tree left running');
     throw e;

@@ -49,6 +49,8 @@ export interface RestoreResult {
   processes: number;
   restoreMs: number;
   exit?: { code: number } | { signal: number };
+  /** a shell job's terminal goes back to godwit when the job ends */
+  giveTerminalBack?: () => void;
 }
 
 const HOP_SIZE = 1 << 20;
@@ -187,7 +189,21 @@ class Builder {
   }
 }
 
-export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
+/**
+ * A tree rebuilt but not yet let go: every thread is stopped under our ptrace (with EXITKILL, so
+ * it dies with us), its registers set. `run` lets it go; `discard` kills it. A migration holds
+ * a tree like this until the source is known to be frozen for good.
+ */
+export interface BuiltTree {
+  root: number;
+  processes: number;
+  /** from the start of the restore until the tree was built */
+  buildMs: number;
+  run(): RestoreResult;
+  discard(): void;
+}
+
+export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
   requireRoot('restore');
   const log = logger('restore');
   const t0 = performance.now();
@@ -251,24 +267,49 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     files.close();
     sender.close();
   }
-  const fg = opts.shellJob && root.foreground && root.pgid === root.pid ? takeTerminal(root.pid) : null;
-  // a process that was stopped gets its SIGSTOP while still ours: it stops before any instruction
-  for (const e of img.pstree.entries) if (e.stopped && !e.zombie) killTry(e.pid, SIG.STOP);
-  for (const e of img.pstree.entries) {
-    if (e.zombie) continue;
-    for (const tid of e.threads) ptraceTry(PTRACE.DETACH, tid, 0, 0);
-    b.injs.get(e.pid)!.close();
-  }
-  const restoreMs = performance.now() - t0;
-  if (opts.pidfile) writeFileSync(opts.pidfile, `${root.pid}\n`);
-  log.debug({ root: root.pid, processes: img.pstree.entries.length, ms: restoreMs }, 'tree restored');
-  const res: RestoreResult = { root: root.pid, processes: img.pstree.entries.length, restoreMs };
+  const buildMs = performance.now() - t0;
+  let settled = false;
+  const settle = (): void => {
+    if (settled) throw new GodwitError('the restored tree was already let go or discarded');
+    settled = true;
+  };
+  return {
+    root: root.pid, processes: img.pstree.entries.length, buildMs,
+    discard: () => {
+      settle();
+      b.killAll();
+      for (const inj of b.injs.values()) inj.close();
+      log.debug({ root: root.pid }, 'built tree discarded');
+    },
+    run: () => {
+      settle();
+      const fg = opts.shellJob && root.foreground && root.pgid === root.pid ? takeTerminal(root.pid) : null;
+      // a process that was stopped gets its SIGSTOP while still ours: it stops before any instruction
+      for (const e of img.pstree.entries) if (e.stopped && !e.zombie) killTry(e.pid, SIG.STOP);
+      for (const e of img.pstree.entries) {
+        if (e.zombie) continue;
+        for (const tid of e.threads) ptraceTry(PTRACE.DETACH, tid, 0, 0);
+        b.injs.get(e.pid)!.close();
+      }
+      const restoreMs = performance.now() - t0;
+      if (opts.pidfile) writeFileSync(opts.pidfile, `${root.pid}\n`);
+      log.debug({ root: root.pid, processes: img.pstree.entries.length, ms: restoreMs }, 'tree restored');
+      const res: RestoreResult = { root: root.pid, processes: img.pstree.entries.length, restoreMs };
+      if (fg) res.giveTerminalBack = fg.giveBack;
+      return res;
+    },
+  };
+}
+
+export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
+  const res = (await buildTree(opts)).run();
   if (!opts.detach) {
-    const st = wait(root.pid, 0);
-    fg?.giveBack();
+    const st = wait(res.root, 0);
+    res.giveTerminalBack?.();
     if (st.kind === 'exited') res.exit = { code: st.code };
     else if (st.kind === 'signaled') res.exit = { signal: st.signal };
   }
+  delete res.giveTerminalBack;
   return res;
 }
 

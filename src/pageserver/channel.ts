@@ -25,16 +25,39 @@ export function isControl(b: Buffer): boolean {
   return (x & 0xf0) === 0x80 || x === 0xde || x === 0xdf;
 }
 
+/** Pings go out this often; a peer silent for DEAD_AFTER_MS is gone (a cut link, a frozen host). */
+const PING_MS = 1000;
+const DEAD_AFTER_MS = 8000;
+
 export class Channel {
   private queued = 0;
   private waiters: Array<() => void> = [];
   private closedWith: Error | null = null;
+  private heard = Date.now();
+  private silent = false;
 
   constructor(readonly ws: WebSocket) {
     ws.on('close', (code, reason) => {
-      this.closedWith = new GodwitError(`connection closed (${code}${reason.length ? `: ${reason.toString()}` : ''})`);
+      this.closedWith = this.silent
+        ? new GodwitError(`connection lost: no answer for ${DEAD_AFTER_MS / 1000} s`)
+        : new GodwitError(`connection closed (${code}${reason.length ? `: ${reason.toString()}` : ''})`);
       for (const w of this.waiters.splice(0)) w();
     });
+    // TCP alone notices a cut link only after minutes of retransmits: both ends ping
+    const hear = () => { this.heard = Date.now(); };
+    ws.on('pong', hear);
+    ws.on('ping', hear);
+    ws.on('message', hear);
+    const timer = setInterval(() => {
+      if (Date.now() - this.heard > DEAD_AFTER_MS) {
+        this.silent = true;
+        ws.terminate();
+      } else if (this.open) {
+        ws.ping();
+      }
+    }, PING_MS);
+    timer.unref();
+    ws.on('close', () => clearInterval(timer));
   }
 
   get open(): boolean { return this.ws.readyState === WebSocket.OPEN; }

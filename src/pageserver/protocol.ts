@@ -5,6 +5,9 @@
 // with a ProtocolError, never half-used.
 import { Packr } from 'msgpackr';
 import { CHUNK_BYTES } from '../core/image/format.js';
+import type { TreeSurvey } from '../core/survey/tree.js';
+
+export type { TreeSurvey };
 
 export const PROTOCOL_VERSION = 1;
 /** The agent's port unless --listen says otherwise ("GW" on a phone keypad, 4-9). */
@@ -68,18 +71,39 @@ export interface OpArgs {
   /** destination: get ready to receive a migration; answers its id and one-time key */
   expect: { label?: string };
   /** source: copy the memory of a running tree to the peer (one link of the pre-copy chain) */
-  predump: { pid: number; peer: PeerRef; compress?: Compression };
-  /** source: freeze, copy what changed and all other state to the peer, then kill or resume */
-  dump: { pid: number; peer: PeerRef; leaveRunning?: boolean; compress?: Compression };
+  predump: { pid: number; peer: PeerRef; compress?: Compression; bandwidth?: number };
+  /**
+   * source: freeze, copy what changed and all other state to the peer, then kill or resume. With
+   * `hold` the tree stays frozen once the peer holds the whole image (event `held`) until a
+   * `settle` says kill or resume; should the caller go away meanwhile, the peer's answer to a
+   * `cancel` decides (discarded: resume; resumed there: kill).
+   */
+  dump: { pid: number; peer: PeerRef; leaveRunning?: boolean; compress?: Compression; hold?: boolean; bandwidth?: number };
   /** agent to agent: the stream of one link; pages follow as binary messages */
   receive: { migration: string; key: string; link: string; kind: 'pre-dump' | 'dump'; parent?: string };
-  /** destination: rebuild the tree from the last link received */
-  restore: { migration: string; keepImages?: boolean };
-  /** either side: stop what runs for this migration and forget it */
+  /**
+   * destination: rebuild the tree from the last link received. With `hold` the built tree waits,
+   * not yet running (event `built`), for `resume`; a `cancel` or the caller going away discards it.
+   */
+  restore: { migration: string; keepImages?: boolean; hold?: boolean };
+  /** either side: stop what runs for this migration and forget it; answers what became of it */
   cancel: { migration: string };
+  /** source: what moving this tree needs of a destination (PIDs, files, memory), read without stopping it */
+  probe: { pid: number };
+  /** destination: could a tree described by `probe` be restored here? */
+  admit: { survey: TreeSurvey };
+  /** source: slow the tree down to converge (cgroup CPU bandwidth); 0 lifts it */
+  throttle: { migration: string; pid: number; percent: number };
+  /** source: the end of a held dump: `kill` once the destination runs the tree, `resume` to roll back */
+  settle: { migration: string; outcome: 'kill' | 'resume' };
+  /** destination: let a held, built tree run */
+  resume: { migration: string };
 }
+
 export type OpName = keyof OpArgs;
-export const OPS: readonly OpName[] = ['check', 'status', 'expect', 'predump', 'dump', 'receive', 'restore', 'cancel'];
+export const OPS: readonly OpName[] = [
+  'check', 'status', 'expect', 'predump', 'dump', 'receive', 'restore', 'cancel', 'probe', 'admit', 'throttle', 'settle', 'resume',
+];
 export type Compression = 'auto' | 'lz4' | 'none';
 
 export interface Request<K extends OpName = OpName> { t: 'req'; id: number; op: K; args: OpArgs[K] }
@@ -97,7 +121,13 @@ export interface Progress {
   /** bytes on the wire after zero-page removal and compression */
   wire: number;
 }
-export interface Event { t: 'event'; id: number; kind: 'progress' | 'ready'; progress?: Progress }
+export type EventKind = 'progress' | 'ready' | 'held' | 'built';
+/**
+ * `held`: a held dump's tree is frozen and the peer holds the whole image; `data` has the
+ * phases' times (freezeMs, dumpMs, transferMs) and byte counts. `built`: a held restore's tree is
+ * built; `data` has pid and restoreMs.
+ */
+export interface Event { t: 'event'; id: number; kind: EventKind; progress?: Progress; data?: Record<string, number> }
 
 // -------------------------------------------------------------------------------------------
 // A link's stream (after a `receive` request): each file is declared, then its chunks follow.
@@ -162,7 +192,8 @@ export function decodeControl(data: Buffer): Control {
       if (!m.ok) need(isObj(m.error) && isStr(m.error.code, 64) && isStr(m.error.message, 8192), 'res.error');
       break;
     case 'event':
-      need(isInt(m.id, 0) && (m.kind === 'progress' || m.kind === 'ready'), 'event');
+      need(isInt(m.id, 0) && ['progress', 'ready', 'held', 'built'].includes(m.kind as string), 'event');
+      need(m.data === undefined || (isObj(m.data) && Object.values(m.data).every((v) => typeof v === 'number')), 'event.data');
       break;
     case 'file':
       need(isInt(m.index, 0, 0xffff) && isStr(m.name, 128), 'file');
@@ -184,6 +215,19 @@ export const isLinkName = (s: unknown): s is string => typeof s === 'string' && 
 function checkPeer(p: unknown): void {
   need(isObj(p) && isStr(p.url, 512) && /^wss?:\/\//.test(p.url as string) && isMigrationId(p.migration) && isStr(p.key, 128) && /^[0-9a-f]{64}$/.test(p.key as string), 'peer');
 }
+const MAX_IDS = 1 << 16, MAX_FILES = 1 << 14;
+/** Paths are only looked at (stat, an ELF note), never opened for writing or run: still, no NUL, absolute. */
+const isPath = (p: unknown): boolean => isStr(p, 4096) && (p as string).startsWith('/') && !(p as string).includes('\0');
+
+function checkSurvey(s: unknown): void {
+  need(isObj(s) && isInt(s.root, 1, 1 << 30) && isInt(s.processes) && isInt(s.threads) && isInt(s.memoryBytes), 'survey');
+  const v = s as Record<string, unknown>;
+  need(Array.isArray(v.ids) && v.ids.length <= MAX_IDS && v.ids.every((i) => isInt(i, 1, 1 << 30)), 'survey.ids');
+  need(Array.isArray(v.files) && v.files.length <= MAX_FILES && v.files.every((f) => isObj(f) && isPath(f.path) && isInt(f.size)
+    && typeof f.mtimeMs === 'number' && (f.buildId === undefined || (isStr(f.buildId, 128) && /^[0-9a-f]*$/.test(f.buildId as string)))), 'survey.files');
+  need(isStr(v.xsaveFeatures, 64) && Array.isArray(v.cpuFlags) && v.cpuFlags.length <= 1024 && v.cpuFlags.every((f) => isStr(f, 64)), 'survey.cpu');
+}
+
 const isCompression = (c: unknown): boolean => c === undefined || c === 'auto' || c === 'lz4' || c === 'none';
 
 function checkArgs(op: OpName, a: Record<string, unknown>): void {
@@ -195,14 +239,23 @@ function checkArgs(op: OpName, a: Record<string, unknown>): void {
     case 'dump':
       need(isInt(a.pid, 1, 1 << 30) && isCompression(a.compress), `${op}.pid`);
       need(a.leaveRunning === undefined || typeof a.leaveRunning === 'boolean', `${op}.leaveRunning`);
+      need(a.hold === undefined || typeof a.hold === 'boolean', `${op}.hold`);
+      need(a.bandwidth === undefined || isInt(a.bandwidth, 1), `${op}.bandwidth`);
       checkPeer(a.peer);
       return;
     case 'receive':
       need(isMigrationId(a.migration) && isStr(a.key, 128) && isLinkName(a.link) && (a.kind === 'pre-dump' || a.kind === 'dump'), 'receive');
       need(a.parent === undefined || isLinkName(a.parent), 'receive.parent');
       return;
-    case 'restore': need(isMigrationId(a.migration) && (a.keepImages === undefined || typeof a.keepImages === 'boolean'), 'restore'); return;
-    case 'cancel': need(isMigrationId(a.migration), 'cancel'); return;
+    case 'restore':
+      need(isMigrationId(a.migration) && (a.keepImages === undefined || typeof a.keepImages === 'boolean'), 'restore');
+      need(a.hold === undefined || typeof a.hold === 'boolean', 'restore.hold');
+      return;
+    case 'cancel': case 'resume': need(isMigrationId(a.migration), op); return;
+    case 'probe': need(isInt(a.pid, 1, 1 << 30), 'probe.pid'); return;
+    case 'admit': checkSurvey(a.survey); return;
+    case 'throttle': need(isMigrationId(a.migration) && isInt(a.pid, 1, 1 << 30) && isInt(a.percent, 0, 99), 'throttle'); return;
+    case 'settle': need(isMigrationId(a.migration) && (a.outcome === 'kill' || a.outcome === 'resume'), 'settle'); return;
   }
 }
 

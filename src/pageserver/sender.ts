@@ -49,8 +49,17 @@ export class LinkSender implements PageWriter {
   private comp: Compressor;
   private reclaim = new Reclaimer();
 
-  constructor(private channel: Channel, compression: Compression, private signal?: AbortSignal, private onChunk?: (s: StreamStats) => void) {
+  private t0 = performance.now();
+
+  /** `rate`: bytes per second on the wire at most (an operator's --bandwidth), 0 for no limit */
+  constructor(private channel: Channel, compression: Compression, private signal?: AbortSignal, private onChunk?: (s: StreamStats) => void, private rate = 0) {
     this.comp = new Compressor(compression);
+  }
+
+  private async pace(): Promise<void> {
+    if (!this.rate) return;
+    const wait = this.t0 + (this.stats.wire / this.rate) * 1000 - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
   }
 
   private declare(name: string): number {
@@ -89,6 +98,7 @@ export class LinkSender implements PageWriter {
       } finally {
         if (!inPlace) this.pool.put(buf);
       }
+      await this.pace();
     }
   }
 

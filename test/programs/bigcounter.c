@@ -1,6 +1,7 @@
-/* bigcounter MIB: MIB of anonymous memory, every page holding a pattern of its index and its
- * version. A loop counts, bumps the version of one page per step (so pre-copy always finds
- * something dirty) and prints "TICK n" every 100 steps. On SIGUSR2 every page is checked against
+/* bigcounter MIB [DIRTY_MBPS]: MIB of anonymous memory, every page holding a pattern of its
+ * index and its version. A loop counts, bumps the version of random pages each millisecond (one
+ * page, or DIRTY_MBPS megabytes a second of them, so pre-copy always finds something dirty) and
+ * prints "TICK n" every 100 steps. On SIGUSR2 every page is checked against
  * its version and the count goes with PASS: the count goes on from where it was, and not one
  * byte of memory changed on the way. */
 #include "proto.h"
@@ -24,11 +25,20 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < pages; i++) fill((uint64_t *)(m + i * PG), i, 0);
   proto_ready("pages=%zu", pages);
   uint64_t n = 0, x = 88172645463325252ULL;
-  struct timespec ts = { 0, 1000000 };
+  struct timespec ts = { 0, 1000000 }, t0, now;
+  /* the rate holds against wall time, however long each sleep really is */
+  double rate = argc > 2 ? strtod(argv[2], 0) * 1e6 / PG : 1000, done = 0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   while (!proto_check) {
-    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-    size_t i = x % pages;
-    fill((uint64_t *)(m + i * PG), i, ++ver[i]);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double due = rate * ((now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9);
+    if (due - done > rate) done = due - rate; /* after a freeze, no burst to catch up */
+    do {
+      x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+      size_t i = x % pages;
+      fill((uint64_t *)(m + i * PG), i, ++ver[i]);
+      done++;
+    } while (done < due);
     if (++n % 100 == 0) { printf("TICK %llu\n", (unsigned long long)n); fflush(stdout); }
     nanosleep(&ts, 0);
   }

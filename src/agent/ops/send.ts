@@ -12,6 +12,9 @@ import { LinkSender, type StreamStats } from '../../pageserver/sender.js';
 import type { OpArgs } from '../../pageserver/protocol.js';
 import { progressReporter, type OpCall } from '../context.js';
 import type { Running } from '../registry.js';
+import { bindToTracer, type FrozenTree } from '../../core/ptrace/freeze.js';
+import { killTry, SIG } from '../../core/sys/process.js';
+import { liftThrottle } from './throttle.js';
 
 export interface LinkResult {
   migration: string;
@@ -30,7 +33,7 @@ export interface LinkResult {
 
 type Kind = 'pre-dump' | 'dump';
 
-export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpArgs['predump'] & { leaveRunning?: boolean }): Promise<LinkResult> {
+export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpArgs['predump'] & { leaveRunning?: boolean; hold?: boolean }): Promise<LinkResult> {
   const { ctx } = call;
   const mid = args.peer.migration;
   const out = ctx.registry.outgoingFor(mid, args.pid, args.peer.url);
@@ -61,14 +64,16 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
     if (e.kind === 'ready') ready();
   });
   done.catch((e: Error) => { peerError = e; ready(); });
-  const onAbort = () => client.close();
+  // a held dump asks the destination before anything closes: see holdUntilSettled
+  let holding = false;
+  const onAbort = () => { if (!holding) client.close(); };
   run.abort.signal.addEventListener('abort', onAbort);
   const sender = new LinkSender(client.channel, args.compress ?? 'auto', run.abort.signal, (s: StreamStats) => {
     run.progress.done = s.raw;
     run.progress.total = s.planned;
     run.progress.wire = s.wire;
     report();
-  });
+  }, args.bandwidth ?? 0);
   let tStream = 0;
   const finishStream = async (): Promise<void> => {
     run.progress.phase = 'records';
@@ -98,9 +103,20 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
       freezeMs = r.freezeMs;
       await finishStream();
     } else {
-      // the tree stays frozen until the destination holds the whole image; then it is killed
+      // the tree stays frozen until the destination holds the whole image (and, held, until the
+      // destination runs it); then it is killed
+      const commit = async (tree: FrozenTree): Promise<void> => {
+        const tDumped = performance.now();
+        await finishStream();
+        if (!args.hold) return;
+        holding = true;
+        const t = performance.now();
+        await holdUntilSettled(call, run, client, tree, mid, {
+          dumpMs: round(tDumped - tStream), transferMs: round(t - tDumped), pagesBytes: sender.stats.pages, bytes: sender.stats.raw, wireBytes: sender.stats.wire,
+        });
+      };
       const r = await dump({
-        pid: args.pid, dir, ...(prevDir ? { prev: prevDir } : {}), pages: sender, leaveRunning: !!args.leaveRunning, commit: finishStream,
+        pid: args.pid, dir, ...(prevDir ? { prev: prevDir } : {}), pages: sender, leaveRunning: !!args.leaveRunning, commit,
       });
       freezeMs = r.freezeMs;
     }
@@ -132,7 +148,54 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
  * Give up a migration on the source: take back the tracker the newest link parked (the process
  * is then as it was before the chain began) and forget the links.
  */
+const round = (ms: number): number => Math.round(ms * 10) / 10;
+
+/** The settle that ends a held dump: rolling back is an error that thaws the tree. */
+class RolledBack extends GodwitError {}
+
+/**
+ * A held dump: the destination holds the whole image and the tree stays frozen, bound to us
+ * (it dies with this agent), until the coordinator settles it. Should the coordinator go away
+ * (or the migration be cancelled here) first, the destination's answer to a cancel decides: it
+ * discarded the tree, so this one resumes; it already runs it, so this one is killed. With no
+ * answer at all the tree is left stopped (SIGSTOP), never running twice and never lost.
+ */
+async function holdUntilSettled(
+  call: OpCall, run: Running, client: AgentClient, tree: FrozenTree, mid: string, data: Record<string, number>,
+): Promise<void> {
+  const { ctx } = call;
+  const log = ctx.log.child({ migration: mid });
+  bindToTracer(tree);
+  run.progress.phase = 'held';
+  const decision = await new Promise<'kill' | 'resume' | 'ask'>((resolve) => {
+    const ask = () => resolve('ask');
+    ctx.registry.holds.set(mid, resolve);
+    if (run.abort.signal.aborted || call.gone.aborted) ask();
+    run.abort.signal.addEventListener('abort', ask, { once: true });
+    call.gone.addEventListener('abort', ask, { once: true });
+    call.emit({ kind: 'held', data });
+  });
+  ctx.registry.holds.delete(mid);
+  let outcome: 'kill' | 'resume' | 'stop' = decision === 'ask' ? 'stop' : decision;
+  if (decision === 'ask') {
+    try {
+      const r = (await Promise.race([
+        client.call('cancel', { migration: mid }),
+        new Promise((_, reject) => setTimeout(() => reject(new GodwitError('no answer in 10 s')), 10_000)),
+      ])) as { outcome?: string };
+      outcome = r.outcome === 'resumed' ? 'kill' : 'resume';
+      log.warn({ destination: r.outcome ?? 'nothing held' }, `the migration was called off while held; the destination says ${r.outcome ?? 'it holds nothing'}`);
+    } catch (e) {
+      log.error({ pid: tree.root, err: errorMessage(e) }, 'the migration was called off while held and the destination cannot say what it did: the tree is left stopped here (SIGCONT resumes it)');
+    }
+  }
+  if (outcome === 'kill') return;
+  if (outcome === 'stop') for (const p of tree.procs.values()) if (!p.zombie) killTry(p.pid, SIG.STOP);
+  throw new RolledBack(outcome === 'stop' ? 'migration called off with its outcome unknown: the process is left stopped on the source' : 'migration rolled back: the process runs on the source');
+}
+
 export function abandon(call: OpCall, mid: string, trackerDir: string | undefined): void {
+  liftThrottle(call.ctx, mid);
   const out = call.ctx.registry.outgoing.get(mid);
   if (out && trackerDir && existsSync(trackerDir) && existsSync(`/proc/${out.pid}`)) {
     try {
@@ -146,6 +209,7 @@ export function abandon(call: OpCall, mid: string, trackerDir: string | undefine
 }
 
 function forget(call: OpCall, mid: string): void {
+  liftThrottle(call.ctx, mid);
   call.ctx.registry.outgoing.delete(mid);
   call.ctx.state.remove('outgoing', mid);
 }

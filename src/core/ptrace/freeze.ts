@@ -2,7 +2,7 @@
 // walking /proc again until no new task appears (a task may fork or clone while we walk).
 // Thawing detaches everything, so the tree runs on exactly as before.
 import { readFileSync } from 'node:fs';
-import { ptraceTry, ptrace, PTRACE, PTRACE_EVENT } from '../sys/ptrace.js';
+import { ptraceTry, ptrace, PTRACE, PTRACE_EVENT, PTRACE_O } from '../sys/ptrace.js';
 import { wait } from '../sys/wait.js';
 import { listChildren, listTids } from '../proc/tree.js';
 import { GodwitError } from '../errors.js';
@@ -160,6 +160,19 @@ export function thawTree(tree: FrozenTree): void {
   for (const [, t] of tree.threads()) {
     ptraceTry(PTRACE.DETACH, t.tid, 0, t.pendingStopSignal);
   }
+}
+
+/**
+ * From here on the tree dies with us: should godwit die while the destination may already run
+ * the tree, the kernel must not let this copy run on as well. Thawing still works as before.
+ */
+export function bindToTracer(tree: FrozenTree): void {
+  for (const [, t] of tree.threads()) ptraceTry(PTRACE.SETOPTIONS, t.tid, 0, PTRACE_O.EXITKILL);
+}
+
+/** Undo bindToTracer: a rolled-back tree must survive godwit dying before it is thawed. */
+export function unbindFromTracer(tree: FrozenTree): void {
+  for (const [, t] of tree.threads()) ptraceTry(PTRACE.SETOPTIONS, t.tid, 0, 0);
 }
 
 /** The dump succeeded and the tree must not run again here. */

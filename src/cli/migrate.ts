@@ -1,0 +1,99 @@
+// godwit migrate --pid PID --to HOST [--from HOST] [...]: one live migration, start to end.
+import type { CommandModule } from './command.js';
+import { GodwitError } from '../core/errors.js';
+import { loadHosts, resolveHost } from '../coordinator/hosts.js';
+import { migrate, MigrationError, type MigrationReport } from '../coordinator/migration.js';
+import { jsonLines, progressBar, formatReport } from '../coordinator/progress.js';
+import type { Compression } from '../pageserver/protocol.js';
+
+/** 100M, 1.5G, 250MB/s, 80MiB: bytes per second (K/M/G are powers of 1000, Ki/Mi/Gi of 1024). */
+export function parseBandwidth(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(k|m|g|ki|mi|gi)?b?(?:\/s)?$/i.exec(s.trim());
+  if (!m) throw new GodwitError(`--bandwidth ${s}: give bytes per second, e.g. 200M or 1G (MB/s, GB/s)`, 2);
+  const unit = (m[2] ?? '').toLowerCase();
+  const mult: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, ki: 1024, mi: 1024 ** 2, gi: 1024 ** 3 };
+  const v = Math.round(Number(m[1]) * mult[unit]!);
+  if (v < 1e5) throw new GodwitError(`--bandwidth ${s}: at least 100K per second`, 2);
+  return v;
+}
+
+function positive(name: string, v: unknown, min: number): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new GodwitError(`--${name} ${String(v)}: give a number of at least ${min}`, 2);
+  return n;
+}
+
+export const migrateCommand: CommandModule = {
+  command: 'migrate',
+  describe: 'move a running process tree to another host, live',
+  builder: (y) => y
+    .option('pid', { type: 'number', demandOption: true, describe: 'the tree\'s root, as the source host sees it' })
+    .option('to', { type: 'string', demandOption: true, describe: 'destination: a name in the hosts file, or ws://ADDRESS:PORT' })
+    .option('from', { type: 'string', describe: 'source: a name or URL (default: this host\'s agent)' })
+    .option('hosts', { type: 'string', describe: 'hosts file (default: $GODWIT_HOSTS, else /etc/godwit/hosts)' })
+    .option('token-file', { type: 'string', describe: 'cluster token for hosts given by URL (default /etc/godwit/token)' })
+    .option('tls-cert', { type: 'string' }).option('tls-key', { type: 'string' }).option('tls-ca', { type: 'string' })
+    .option('max-downtime', { type: 'number', default: 300, describe: 'freeze once the rest can move in this many ms' })
+    .option('max-iterations', { type: 'number', default: 30, describe: 'pre-copy links at most' })
+    .option('max-precopy', { type: 'number', default: 600, describe: 'seconds of pre-copy at most' })
+    .option('bandwidth', { type: 'string', describe: 'limit on the wire, bytes per second (200M, 1G)' })
+    .option('auto-converge', { type: 'boolean', default: true, describe: 'slow the process down when it dirties memory faster than it moves (--no-auto-converge)' })
+    .option('compress', { choices: ['auto', 'lz4', 'none'] as const, default: 'auto' as const })
+    .option('dry-run', { type: 'boolean', default: false, describe: 'preflight only: say whether the move would work' })
+    .option('json', { type: 'boolean', default: false, describe: 'progress and report as JSON lines on stdout' })
+    .example('$0 migrate --pid 4242 --to hostB', 'move PID 4242 from this host to hostB')
+    .example('$0 migrate --pid 4242 --from ws://10.0.0.1:7749 --to ws://10.0.0.2:7749 --token-file /etc/godwit/token --json', ''),
+  handler: async (argv) => {
+    const pid = Number(argv.pid);
+    if (!Number.isInteger(pid) || pid < 1) throw new GodwitError(`--pid ${String(argv.pid)}: give a process ID`, 2);
+    const tlsGiven = [argv['tls-cert'], argv['tls-key'], argv['tls-ca']].filter((x) => x !== undefined).length;
+    if (tlsGiven !== 0 && tlsGiven !== 3) throw new GodwitError('TLS needs all of --tls-cert, --tls-key and --tls-ca', 2);
+    const cli = {
+      ...(argv['token-file'] ? { tokenFile: String(argv['token-file']) } : {}),
+      ...(tlsGiven ? { tls: { cert: String(argv['tls-cert']), key: String(argv['tls-key']), ca: String(argv['tls-ca']) } } : {}),
+    };
+    const hosts = loadHosts(argv.hosts as string | undefined);
+    const from = resolveHost(argv.from as string | undefined, 'source', hosts, cli);
+    const to = resolveHost(String(argv.to), 'destination', hosts, cli);
+    if (from.url === to.url) throw new GodwitError(`the source and the destination are the same agent (${to.url})`, 2);
+    const json = Boolean(argv.json);
+    const ac = new AbortController();
+    let interrupts = 0;
+    const onInt = () => {
+      interrupts++;
+      if (interrupts === 1) process.stderr.write('\ngodwit: interrupted: rolling back (the process stays on the source)...\n');
+      ac.abort();
+    };
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onInt);
+    const bar = !json && process.stderr.isTTY ? progressBar(process.stderr) : null;
+    const say = (r: MigrationReport) => {
+      if (json) process.stdout.write(`${JSON.stringify({ type: 'report', ...r })}\n`);
+      else process.stdout.write(`${formatReport(r)}\n`);
+    };
+    try {
+      const report = await migrate({
+        pid, from, to,
+        maxDowntimeMs: positive('max-downtime', argv['max-downtime'], 1),
+        maxIterations: Math.floor(positive('max-iterations', argv['max-iterations'], 1)),
+        maxPrecopyMs: positive('max-precopy', argv['max-precopy'], 1) * 1000,
+        autoConverge: Boolean(argv['auto-converge']),
+        bandwidth: argv.bandwidth !== undefined ? parseBandwidth(String(argv.bandwidth)) : 0,
+        compress: argv.compress as Compression,
+        dryRun: Boolean(argv['dry-run']),
+        signal: ac.signal,
+        onProgress: json ? jsonLines(process.stdout) : bar ? bar.update : undefined,
+      });
+      bar?.end();
+      say(report);
+      return 0;
+    } catch (e) {
+      bar?.end();
+      if (e instanceof MigrationError) say(e.report);
+      throw e;
+    } finally {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onInt);
+    }
+  },
+};

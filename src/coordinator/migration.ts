@@ -1,0 +1,285 @@
+// One migration, as an explicit sequence of states. Each state that changes something on a host
+// pushes the rollback that undoes it; a failure or an interrupt before the destination resumes
+// runs those rollbacks newest first, so the source runs on and the destination keeps nothing.
+// The destination resuming is the commit point: after it, the source is killed and nothing is
+// rolled back. Neither end decides alone: the destination's outcome (resumed or discarded) is
+// the one fact both act on.
+//
+//   connect → preflight → expect → pre-copy (links, auto-converge) → final dump, held
+//     → restore, held → resume (commit) → kill the source → done
+import { GodwitError, errorMessage } from '../core/errors.js';
+import { logger } from '../core/log.js';
+import { AgentClient } from '../pageserver/client.js';
+import type { Compression, Event, PeerRef } from '../pageserver/protocol.js';
+import type { LinkResult } from '../agent/ops/send.js';
+import type { RestoreAnswer } from '../agent/ops/restore.js';
+import { clientOptions, type HostEntry } from './hosts.js';
+import { preflight, type PreflightReport } from './preflight.js';
+import { Convergence, type Estimate } from './converge.js';
+
+export interface MigrateOptions {
+  pid: number;
+  from: HostEntry;
+  to: HostEntry;
+  maxDowntimeMs: number;
+  maxIterations: number;
+  maxPrecopyMs: number;
+  autoConverge: boolean;
+  /** bytes per second on the wire, 0: no limit */
+  bandwidth: number;
+  compress: Compression;
+  dryRun: boolean;
+  /** Ctrl-C: rolls back while the destination has not resumed */
+  signal?: AbortSignal;
+  onProgress?: (p: MigrationProgress) => void;
+}
+
+export type Phase = 'connect' | 'preflight' | 'expect' | 'precopy' | 'freeze' | 'restore' | 'resume' | 'cleanup' | 'rollback' | 'done';
+
+export interface MigrationProgress {
+  phase: Phase;
+  iteration: number;
+  /** bytes of the current link sent, and still to send (0 when not known) */
+  sent: number;
+  left: number;
+  /** pages the tree dirties per second, page data per second on the link, bytes */
+  dirtyRate: number;
+  bandwidth: number;
+  expectedDowntimeMs: number;
+  throttle: number;
+  message?: string;
+}
+
+export interface IterationReport { link: string; pagesBytes: number; wireBytes: number; ms: number; freezeMs: number; throughput: number; throttle: number }
+
+export interface MigrationReport {
+  migration: string;
+  pid: number;
+  /** the PID on the destination (the same unless a PID namespace was made) */
+  destinationPid?: number;
+  from: string;
+  to: string;
+  outcome: 'migrated' | 'dry-run' | 'refused' | 'rolled-back' | 'unknown';
+  preflight?: PreflightReport;
+  totalMs: number;
+  precopyMs: number;
+  convergedBecause?: string;
+  iterations: IterationReport[];
+  downtime?: { totalMs: number; dumpMs: number; transferMs: number; restoreMs: number; resumeMs: number; otherMs: number };
+  final?: { pagesBytes: number; bytes: number; wireBytes: number };
+  /** wire bytes over page bytes, all links */
+  compressionRatio: number;
+  warnings: string[];
+  error?: string;
+}
+
+/** A migration that did not happen: the report says what became of the process. */
+export class MigrationError extends GodwitError {
+  constructor(message: string, readonly report: MigrationReport, exitCode: number) {
+    super(message, exitCode);
+  }
+}
+
+export const EXIT = { refused: 3, rolledBack: 4, unknown: 5, interrupted: 130 } as const;
+
+type Undo = { what: string; run: () => Promise<void> };
+
+class Interrupted extends GodwitError {}
+
+/** `p`, unless the signal fires first. */
+function unlessInterrupted<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(new Interrupted('interrupted'));
+  return new Promise<T>((resolve, reject) => {
+    const on = () => reject(new Interrupted('interrupted'));
+    signal.addEventListener('abort', on, { once: true });
+    p.then((v) => { signal.removeEventListener('abort', on); resolve(v); }, (e) => { signal.removeEventListener('abort', on); reject(e); });
+  });
+}
+
+/** Resolves with the event's data when it comes, rejects when the call ends first. */
+function eventOf(call: Promise<unknown>, waitFor: Promise<Record<string, number>>): Promise<Record<string, number>> {
+  return Promise.race([waitFor, call.then(() => { throw new GodwitError('the operation ended before its hold'); })]);
+}
+
+export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
+  const log = logger('migrate');
+  const t0 = performance.now();
+  const undo: Undo[] = [];
+  const progress: MigrationProgress = { phase: 'connect', iteration: 0, sent: 0, left: 0, dirtyRate: 0, bandwidth: 0, expectedDowntimeMs: 0, throttle: 0 };
+  const report: MigrationReport = {
+    migration: '', pid: o.pid, from: o.from.name, to: o.to.name, outcome: 'rolled-back', totalMs: 0, precopyMs: 0, iterations: [],
+    compressionRatio: 1, warnings: [],
+  };
+  const show = (patch: Partial<MigrationProgress>) => { Object.assign(progress, patch); o.onProgress?.({ ...progress }); };
+  const clients: AgentClient[] = [];
+  let committed = false;
+
+  try {
+    show({ phase: 'connect' });
+    const [src, dst] = await unlessInterrupted(Promise.all([
+      AgentClient.connect(o.from.url, clientOptions(o.from)).then((c) => (clients.push(c), c)),
+      AgentClient.connect(o.to.url, clientOptions(o.to)).then((c) => (clients.push(c), c)),
+    ]), o.signal).catch((e: unknown) => {
+      if (e instanceof Interrupted) throw e;
+      report.outcome = 'refused';
+      throw new MigrationError(`${errorMessage(e)}; nothing was done`, report, EXIT.refused);
+    });
+
+    show({ phase: 'preflight' });
+    const pf = await unlessInterrupted(preflight(src, dst, o.pid), o.signal);
+    report.preflight = pf;
+    report.warnings.push(...pf.warnings);
+    if (!pf.ok) {
+      report.outcome = 'refused';
+      throw new MigrationError(`preflight refused the migration:\n  - ${pf.problems.join('\n  - ')}`, report, EXIT.refused);
+    }
+    if (o.dryRun) { report.outcome = 'dry-run'; return report; }
+
+    show({ phase: 'expect' });
+    const { migration, key } = (await unlessInterrupted(dst.call('expect', { label: `pid ${o.pid} from ${o.from.name}` }), o.signal)) as { migration: string; key: string };
+    report.migration = migration;
+    const peer: PeerRef = { url: o.to.url, migration, key };
+    undo.push({ what: 'the destination discards what it received', run: async () => { await dst.call('cancel', { migration }); } });
+    const common = { pid: o.pid, peer, compress: o.compress, ...(o.bandwidth ? { bandwidth: o.bandwidth } : {}) };
+
+    // ---- pre-copy
+    const tPre = performance.now();
+    const conv = new Convergence({ maxDowntimeMs: o.maxDowntimeMs, maxIterations: o.maxIterations, maxPrecopyMs: o.maxPrecopyMs, autoConverge: o.autoConverge });
+    if (pf.precopy) {
+      undo.push({ what: 'the source takes its dirty tracker back', run: async () => { await src.call('cancel', { migration }); } });
+      for (let k = 1; ; k++) {
+        show({ phase: 'precopy', iteration: k, sent: 0, left: 0 });
+        const tl = performance.now();
+        const r = (await unlessInterrupted(src.call('predump', common, (e: Event) => {
+          if (e.progress) show({ sent: e.progress.done, left: Math.max(0, e.progress.total - e.progress.done) });
+        }), o.signal)) as LinkResult;
+        const ms = performance.now() - tl;
+        report.iterations.push({ link: r.link, pagesBytes: r.pagesBytes, wireBytes: r.wireBytes, ms: Math.round(ms), freezeMs: r.freezeMs, throughput: r.throughput, throttle: conv.throttle });
+        const v = conv.add({ bytes: r.pagesBytes, ms, bandwidth: r.throughput });
+        const est: Estimate = conv.estimate();
+        show({ dirtyRate: est.dirtyRate, bandwidth: est.bandwidth, expectedDowntimeMs: est.expectedDowntimeMs, sent: r.bytes, left: 0 });
+        if (v.action === 'freeze') { report.convergedBecause = v.why; break; }
+        if (v.throttle) {
+          await unlessInterrupted(src.call('throttle', { migration, pid: o.pid, percent: v.throttle }), o.signal);
+          show({ throttle: v.throttle, message: `auto-converge: the process is slowed down by ${v.throttle}%` });
+          log.info({ migration, throttle: v.throttle }, 'auto-converge step');
+        }
+      }
+    }
+    report.precopyMs = Math.round(performance.now() - tPre);
+
+    // ---- freeze and final dump: the source holds the frozen tree until told
+    show({ phase: 'freeze', sent: 0, left: 0 });
+    let onHeld!: (d: Record<string, number>) => void;
+    const held = new Promise<Record<string, number>>((r) => { onHeld = r; });
+    const dumpCall = src.call('dump', { ...common, hold: true }, (e: Event) => {
+      if (e.kind === 'held' && e.data) onHeld(e.data);
+      else if (e.progress) show({ sent: e.progress.done, left: Math.max(0, e.progress.total - e.progress.done) });
+    });
+    dumpCall.catch(() => undefined);
+    let sentResume = false;
+    // replaces the source's pre-copy rollback: from here the held dump decides the source's fate
+    undo.splice(1, undo.length - 1, {
+      what: 'the source resumes (or is killed, if the destination already runs the tree)',
+      run: async () => {
+        // the destination's answer is the one fact: ask it before telling the source anything
+        let outcome: string | undefined;
+        try {
+          outcome = ((await dst.call('cancel', { migration })) as { outcome?: string }).outcome;
+        } catch (e) {
+          if (sentResume) {
+            report.outcome = 'unknown';
+            log.error({ migration, err: errorMessage(e) }, 'the destination cannot say whether it resumed; the source decides by asking it itself, else leaves the process stopped');
+            src.close();
+            return;
+          }
+          outcome = 'discarded'; // never told to resume: the destination cannot have run it
+        }
+        try { await src.call('settle', { migration, outcome: outcome === 'resumed' ? 'kill' : 'resume' }); } catch { /* the dump ended already */ }
+        await dumpCall.catch(() => undefined);
+        if (outcome === 'resumed') report.outcome = 'migrated';
+      },
+    });
+    const heldData = await unlessInterrupted(eventOf(dumpCall, held), o.signal);
+    const tHeld = performance.now();
+
+    // ---- restore on the destination, held
+    show({ phase: 'restore' });
+    let onBuilt!: (d: Record<string, number>) => void;
+    const built = new Promise<Record<string, number>>((r) => { onBuilt = r; });
+    const restoreCall = dst.call('restore', { migration, hold: true }, (e: Event) => { if (e.kind === 'built' && e.data) onBuilt(e.data); }) as Promise<RestoreAnswer>;
+    restoreCall.catch(() => undefined);
+    // the source agent lost while held: its tree died with it (bound to it), the image is whole here
+    const srcLost = dumpCall.then(() => null, (e: unknown) => e);
+    const builtData = await unlessInterrupted(eventOf(restoreCall, built), o.signal);
+
+    // ---- resume: the commit point
+    show({ phase: 'resume' });
+    if (o.signal?.aborted) throw new Interrupted('interrupted');
+    sentResume = true;
+    const resumed = await Promise.race([
+      dst.call('resume', { migration }).then(() => restoreCall),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new GodwitError('the destination did not resume in 30 s')), 30_000).unref()),
+    ]);
+    committed = true;
+    const tResumed = performance.now();
+    report.destinationPid = resumed.pid;
+
+    // ---- the source is killed
+    show({ phase: 'cleanup' });
+    const lost = await Promise.race([srcLost, new Promise((r) => setTimeout(() => r(null), 0))]);
+    if (lost) {
+      report.warnings.push(`the source agent was lost while holding the tree (${errorMessage(lost)}); the tree died with it`);
+    } else {
+      try {
+        await src.call('settle', { migration, outcome: 'kill' });
+        await dumpCall;
+      } catch (e) {
+        report.warnings.push(`the source did not confirm the kill (${errorMessage(e)}); its tree was bound to its agent and dies with it`);
+      }
+    }
+    const down = {
+      dumpMs: heldData.dumpMs ?? 0, transferMs: heldData.transferMs ?? 0,
+      restoreMs: builtData.restoreMs ?? 0, resumeMs: resumed.resumeMs,
+    };
+    const totalDown = down.dumpMs + down.transferMs + (tResumed - tHeld);
+    report.downtime = {
+      totalMs: r1(totalDown), dumpMs: r1(down.dumpMs), transferMs: r1(down.transferMs), restoreMs: r1(down.restoreMs), resumeMs: r1(down.resumeMs),
+      otherMs: r1(Math.max(0, totalDown - down.dumpMs - down.transferMs - down.restoreMs - down.resumeMs)),
+    };
+    report.final = { pagesBytes: heldData.pagesBytes ?? 0, bytes: heldData.bytes ?? 0, wireBytes: heldData.wireBytes ?? 0 };
+    report.outcome = 'migrated';
+    show({ phase: 'done' });
+    return report;
+  } catch (e) {
+    if (committed) {
+      report.outcome = 'migrated';
+      report.warnings.push(`after the destination resumed: ${errorMessage(e)}`);
+      return report;
+    }
+    const interrupted = e instanceof Interrupted;
+    if (report.outcome !== 'refused') {
+      show({ phase: 'rollback', message: errorMessage(e) });
+      for (const u of undo.reverse()) {
+        try { await u.run(); } catch (err) { log.warn({ step: u.what, err: errorMessage(err) }, 'rollback step failed'); }
+      }
+    }
+    report.error = errorMessage(e);
+    if (e instanceof MigrationError) throw e;
+    if (report.outcome === 'migrated') return report;
+    const code = report.outcome === 'unknown' ? EXIT.unknown : interrupted ? EXIT.interrupted : e instanceof GodwitError && e.exitCode === 2 ? 2 : EXIT.rolledBack;
+    const what = report.outcome === 'unknown'
+      ? 'the outcome is unknown: the process is either running on the destination or left stopped on the source (SIGCONT resumes it)'
+      : 'rolled back: the process runs on the source, the destination keeps nothing';
+    throw new MigrationError(`${interrupted ? 'interrupted' : `migration failed: ${errorMessage(e)}`}; ${what}`, report, code);
+  } finally {
+    report.totalMs = Math.round(performance.now() - t0);
+    const pages = report.iterations.reduce((s, i) => s + i.pagesBytes, 0) + (report.final?.pagesBytes ?? 0);
+    const wire = report.iterations.reduce((s, i) => s + i.wireBytes, 0) + (report.final?.wireBytes ?? 0);
+    report.compressionRatio = pages ? Math.round((wire / pages) * 1000) / 1000 : 1;
+    for (const c of clients) c.close();
+  }
+}
+
+const r1 = (x: number): number => Math.round(x * 10) / 10;

@@ -1,0 +1,43 @@
+// Preflight: before anything is frozen, ask both agents whether the move can work. The source
+// surveys the tree (PIDs, files, memory, CPU state it may use); the destination says what of
+// that it cannot offer; each host's probes say whether it can dump, track and restore at all.
+// Any problem refuses the migration with its reasons; warnings go into the report.
+import type { AgentClient } from '../pageserver/client.js';
+import type { TreeSurvey } from '../core/survey/tree.js';
+import type { Admission } from '../core/survey/admission.js';
+import type { HostReport } from '../core/check.js';
+
+export interface PreflightReport {
+  ok: boolean;
+  problems: string[];
+  warnings: string[];
+  source: { host: string; kernel: string; tracking: string };
+  destination: { host: string; kernel: string; freeMemoryBytes: number; freeDiskBytes: number };
+  tree: { root: number; processes: number; threads: number; memoryBytes: number; files: number };
+  /** pre-copy is possible (dirty tracking on the source); otherwise a stop-and-copy */
+  precopy: boolean;
+  takenPids: number[];
+}
+
+export async function preflight(src: AgentClient, dst: AgentClient, pid: number): Promise<PreflightReport> {
+  const [sCheck, dCheck, survey] = await Promise.all([
+    src.call('check', {}) as Promise<HostReport>,
+    dst.call('check', {}) as Promise<HostReport>,
+    src.call('probe', { pid }) as Promise<TreeSurvey>,
+  ]);
+  const adm = (await dst.call('admit', { survey })) as Admission;
+  const problems = [...adm.problems], warnings = [...adm.warnings];
+  if (!sCheck.canDump) problems.push(`the source cannot dump processes (missing: ${sCheck.missing.dump.join(', ')})`);
+  if (!dCheck.canRestore) problems.push(`the destination cannot restore processes (missing: ${dCheck.missing.restore.join(', ')})`);
+  if (src.peer.host.arch !== dst.peer.host.arch) problems.push(`the source is ${src.peer.host.arch}, the destination ${dst.peer.host.arch}`);
+  if (sCheck.kernel !== dCheck.kernel) warnings.push(`the kernels differ (${sCheck.kernel} → ${dCheck.kernel})`);
+  const precopy = sCheck.tracking === 'uffd';
+  if (!precopy) warnings.push(`the source has no dirty tracking that lasts across links (${sCheck.tracking}): a stop-and-copy, with the whole memory moved while frozen`);
+  return {
+    ok: problems.length === 0, problems, warnings,
+    source: { host: src.peer.host.hostname, kernel: sCheck.kernel, tracking: sCheck.tracking },
+    destination: { host: dst.peer.host.hostname, kernel: dCheck.kernel, freeMemoryBytes: adm.freeMemoryBytes, freeDiskBytes: adm.freeDiskBytes },
+    tree: { root: survey.root, processes: survey.processes, threads: survey.threads, memoryBytes: survey.memoryBytes, files: survey.files.length },
+    precopy, takenPids: adm.taken,
+  };
+}

@@ -1,0 +1,75 @@
+// What moving a running tree asks of a destination, read from /proc without stopping it: its
+// PIDs and TIDs, its private memory, the files it maps or holds open, the CPU state it may use.
+// A coordinator's preflight sends this to the destination before anything is frozen.
+import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { listChildren, listTids, pidExists } from '../proc/tree.js';
+import { readMaps } from '../proc/smaps.js';
+import { cpuFlags } from '../cpu.js';
+import { GodwitError } from '../errors.js';
+import { buildId } from './elf.js';
+
+export interface FileIdentity { path: string; size: number; mtimeMs: number; buildId?: string }
+export interface TreeSurvey {
+  root: number; ids: number[]; processes: number; threads: number; memoryBytes: number;
+  files: FileIdentity[]; xsaveFeatures: string; cpuFlags: string[];
+}
+
+function privateBytes(pid: number): number {
+  try {
+    const t = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? 0);
+    return (kb('Private_Clean') + kb('Private_Dirty')) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** Regular files by path: those mapped, the executable, and those open (not deleted ones: they travel in the image). */
+function filesOf(pid: number, into: Set<string>): void {
+  for (const v of readMaps(pid)) if (v.name.startsWith('/') && !v.deleted && v.inode) into.add(v.name);
+  try { into.add(readlinkSync(`/proc/${pid}/exe`)); } catch { /* a kernel thread or gone */ }
+  let fds: string[] = [];
+  try { fds = readdirSync(`/proc/${pid}/fd`); } catch { return; }
+  for (const fd of fds) {
+    try {
+      const l = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (l.startsWith('/') && !l.endsWith(' (deleted)') && statSync(`/proc/${pid}/fd/${fd}`).isFile()) into.add(l);
+    } catch { /* closed meanwhile */ }
+  }
+}
+
+export function identify(path: string): FileIdentity | null {
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) return null;
+    const id = buildId(path);
+    return { path, size: st.size, mtimeMs: Math.round(st.mtimeMs), ...(id ? { buildId: id } : {}) };
+  } catch {
+    return null;
+  }
+}
+
+export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
+  if (!pidExists(root)) throw new GodwitError(`no process with PID ${root}`, 2);
+  const pids: number[] = [];
+  const todo = [root];
+  while (todo.length) {
+    const p = todo.shift()!;
+    if (pids.includes(p)) continue;
+    pids.push(p);
+    todo.push(...listChildren(p));
+  }
+  const ids = new Set<number>();
+  const paths = new Set<string>();
+  let memoryBytes = 0, threads = 0;
+  for (const p of pids) {
+    const tids = listTids(p);
+    threads += tids.length;
+    ids.add(p);
+    for (const t of tids) ids.add(t);
+    memoryBytes += privateBytes(p);
+    filesOf(p, paths);
+  }
+  const files = [...paths].sort().map(identify).filter((f): f is FileIdentity => f !== null);
+  return { root, ids: [...ids], processes: pids.length, threads, memoryBytes, files, xsaveFeatures, cpuFlags: cpuFlags() };
+}

@@ -1,0 +1,45 @@
+// `godwit migrate` as an operator runs it, against simulated hosts: a hosts file naming them,
+// the CLI spawned with --json, its progress lines watched (a test injects its fault when a phase
+// begins), its exit code and report collected.
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from './harness.js';
+import type { Cluster } from './hosts.js';
+import type { MigrationProgress, MigrationReport } from '../../src/coordinator/migration.js';
+
+export function writeHostsFile(c: Cluster): string {
+  const f = join(c.dir, 'hosts');
+  writeFileSync(f, Object.values(c.hosts).map((h) => `${h.name} ${h.url} token-file=${c.tokenFile}`).join('\n') + '\n');
+  return f;
+}
+
+export interface MigrateRun { code: number | null; signal: string | null; report: MigrationReport | null; progress: MigrationProgress[]; stdout: string; stderr: string }
+
+export interface MigrateHandle { done: Promise<MigrateRun>; kill(sig: NodeJS.Signals): void }
+
+/** Spawn `godwit migrate ARGS --json`; `onProgress` sees each progress line as it comes. */
+export function startMigrate(args: string[], onProgress?: (p: MigrationProgress) => void, timeoutMs = 240_000): MigrateHandle {
+  const p = spawn(process.execPath, [join(ROOT, 'bin', 'godwit.js'), 'migrate', ...args, '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '', partial = '';
+  const progress: MigrationProgress[] = [];
+  let report: MigrationReport | null = null;
+  p.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    partial += d.toString();
+    const lines = partial.split('\n');
+    partial = lines.pop()!;
+    for (const l of lines) {
+      let m: { type?: string } & Record<string, unknown>;
+      try { m = JSON.parse(l) as typeof m; } catch { continue; }
+      if (m.type === 'progress') { progress.push(m as unknown as MigrationProgress); onProgress?.(m as unknown as MigrationProgress); }
+      if (m.type === 'report') report = m as unknown as MigrationReport;
+    }
+  });
+  p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+  const done = new Promise<MigrateRun>((resolve) => {
+    p.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, report, progress, stdout, stderr }); });
+  });
+  return { done, kill: (sig) => p.kill(sig) };
+}
