@@ -8,5 +8,5 @@ cd "$(dirname "$0")/.."
 echo "== godwit check"
 node bin/godwit.js check || true
 echo
-echo "== a migration from host A to host B"
+echo "== a live migration from host A to host B: godwit migrate"
 node dist/demo/migrate.js

@@ -16,6 +16,7 @@ import {
   type Control, type Event, type OpArgs, type Progress, type Request,
 } from '../pageserver/protocol.js';
 import { StateDir } from './state.js';
+import { recoverOutgoing } from './recover.js';
 import { Registry, BusyError, NotFoundError } from './registry.js';
 import type { AgentContext, OpCall, StreamHandler } from './context.js';
 import { check } from './ops/check.js';
@@ -126,6 +127,7 @@ export class Agent {
 
   constructor(readonly opts: AgentOptions) {
     const state = new StateDir(opts.stateDir);
+    recoverOutgoing(state, this.log);
     const report = checkHost();
     this.ctx = {
       state, registry: new Registry(), token: opts.token, ...(opts.tls ? { tls: opts.tls } : {}),

@@ -17,11 +17,17 @@ export class StateDir {
     } catch (e) {
       throw new GodwitError(`state directory ${this.root}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 2);
     }
-    for (const d of ['incoming', 'outgoing']) {
-      // what an earlier run left is of no use: its migrations died with it
-      rmSync(join(this.root, d), { recursive: true, force: true });
-      mkdirSync(join(this.root, d), { mode: 0o700 });
-    }
+    // what an earlier run received is of no use: its migrations died with it (outgoing links
+    // first give their parked trackers back: see recover.ts)
+    rmSync(join(this.root, 'incoming'), { recursive: true, force: true });
+    mkdirSync(join(this.root, 'incoming'), { mode: 0o700 });
+    mkdirSync(join(this.root, 'outgoing'), { recursive: true, mode: 0o700 });
+  }
+
+  /** Forget every outgoing migration of an earlier run. */
+  clearOutgoing(): void {
+    rmSync(join(this.root, 'outgoing'), { recursive: true, force: true });
+    mkdirSync(join(this.root, 'outgoing'), { mode: 0o700 });
   }
 
   private inside(...parts: string[]): string {

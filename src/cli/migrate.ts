@@ -1,9 +1,9 @@
 // godwit migrate --pid PID --to HOST [--from HOST] [...]: one live migration, start to end.
 import type { CommandModule } from './command.js';
 import { GodwitError } from '../core/errors.js';
-import { loadHosts, resolveHost } from '../coordinator/hosts.js';
+import { loadHosts, resolveHost, clientOptions } from '../coordinator/hosts.js';
 import { migrate, MigrationError, type MigrationReport } from '../coordinator/migration.js';
-import { jsonLines, progressBar, formatReport } from '../coordinator/progress.js';
+import { jsonLines, progressBar, progressLines, formatReport } from '../coordinator/progress.js';
 import type { Compression } from '../pageserver/protocol.js';
 
 /** 100M, 1.5G, 250MB/s, 80MiB: bytes per second (K/M/G are powers of 1000, Ki/Mi/Gi of 1024). */
@@ -56,6 +56,13 @@ export const migrateCommand: CommandModule = {
     const from = resolveHost(argv.from as string | undefined, 'source', hosts, cli);
     const to = resolveHost(String(argv.to), 'destination', hosts, cli);
     if (from.url === to.url) throw new GodwitError(`the source and the destination are the same agent (${to.url})`, 2);
+    const limits = {
+      maxDowntimeMs: positive('max-downtime', argv['max-downtime'], 1),
+      maxIterations: Math.floor(positive('max-iterations', argv['max-iterations'], 1)),
+      maxPrecopyMs: positive('max-precopy', argv['max-precopy'], 1) * 1000,
+      bandwidth: argv.bandwidth !== undefined ? parseBandwidth(String(argv.bandwidth)) : 0,
+    };
+    const fromClient = clientOptions(from), toClient = clientOptions(to);
     const json = Boolean(argv.json);
     const ac = new AbortController();
     let interrupts = 0;
@@ -73,16 +80,13 @@ export const migrateCommand: CommandModule = {
     };
     try {
       const report = await migrate({
-        pid, from, to,
-        maxDowntimeMs: positive('max-downtime', argv['max-downtime'], 1),
-        maxIterations: Math.floor(positive('max-iterations', argv['max-iterations'], 1)),
-        maxPrecopyMs: positive('max-precopy', argv['max-precopy'], 1) * 1000,
+        pid, from, to, fromClient, toClient,
+        ...limits,
         autoConverge: Boolean(argv['auto-converge']),
-        bandwidth: argv.bandwidth !== undefined ? parseBandwidth(String(argv.bandwidth)) : 0,
         compress: argv.compress as Compression,
         dryRun: Boolean(argv['dry-run']),
         signal: ac.signal,
-        onProgress: json ? jsonLines(process.stdout) : bar ? bar.update : undefined,
+        onProgress: json ? jsonLines(process.stdout) : bar ? bar.update : progressLines(process.stderr),
       });
       bar?.end();
       say(report);

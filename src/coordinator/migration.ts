@@ -9,11 +9,11 @@
 //     → restore, held → resume (commit) → kill the source → done
 import { GodwitError, errorMessage } from '../core/errors.js';
 import { logger } from '../core/log.js';
-import { AgentClient } from '../pageserver/client.js';
+import { AgentClient, type ClientOptions } from '../pageserver/client.js';
 import type { Compression, Event, PeerRef } from '../pageserver/protocol.js';
 import type { LinkResult } from '../agent/ops/send.js';
 import type { RestoreAnswer } from '../agent/ops/restore.js';
-import { clientOptions, type HostEntry } from './hosts.js';
+import type { HostEntry } from './hosts.js';
 import { preflight, type PreflightReport } from './preflight.js';
 import { Convergence, type Estimate } from './converge.js';
 
@@ -21,6 +21,9 @@ export interface MigrateOptions {
   pid: number;
   from: HostEntry;
   to: HostEntry;
+  /** their credentials, read before anything starts */
+  fromClient: ClientOptions;
+  toClient: ClientOptions;
   maxDowntimeMs: number;
   maxIterations: number;
   maxPrecopyMs: number;
@@ -118,8 +121,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   try {
     show({ phase: 'connect' });
     const [src, dst] = await unlessInterrupted(Promise.all([
-      AgentClient.connect(o.from.url, clientOptions(o.from)).then((c) => (clients.push(c), c)),
-      AgentClient.connect(o.to.url, clientOptions(o.to)).then((c) => (clients.push(c), c)),
+      AgentClient.connect(o.from.url, o.fromClient).then((c) => (clients.push(c), c)),
+      AgentClient.connect(o.to.url, o.toClient).then((c) => (clients.push(c), c)),
     ]), o.signal).catch((e: unknown) => {
       if (e instanceof Interrupted) throw e;
       report.outcome = 'refused';
@@ -127,7 +130,11 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     });
 
     show({ phase: 'preflight' });
-    const pf = await unlessInterrupted(preflight(src, dst, o.pid), o.signal);
+    const pf = await unlessInterrupted(preflight(src, dst, o.pid), o.signal).catch((e: unknown) => {
+      if (e instanceof Interrupted) throw e;
+      report.outcome = 'refused';
+      throw new MigrationError(`preflight: ${errorMessage(e)}; nothing was done`, report, EXIT.refused);
+    });
     report.preflight = pf;
     report.warnings.push(...pf.warnings);
     if (!pf.ok) {

@@ -18,6 +18,20 @@ export function jsonLines(out: NodeJS.WritableStream): (p: MigrationProgress) =>
   };
 }
 
+/** Not a terminal (a log, a pipe): one plain line per phase or iteration as it ends. */
+export function progressLines(out: NodeJS.WritableStream): (p: MigrationProgress) => void {
+  let lastKey = '';
+  return (p) => {
+    const key = `${p.phase}:${p.iteration}:${p.message ?? ''}`;
+    if (key === lastKey) return;
+    lastKey = key;
+    const extra = p.phase === 'precopy' && p.iteration > 1
+      ? `  (last link: ${mb(p.bandwidth)}/s, dirty ${mb(p.dirtyRate)}/s, expected downtime ${p.expectedDowntimeMs.toFixed(0)} ms${p.throttle ? `, throttled ${p.throttle}%` : ''})`
+      : '';
+    out.write(`godwit: ${p.phase === 'precopy' ? `pre-copy ${p.iteration}` : p.phase}${extra}${p.message ? `: ${p.message}` : ''}\n`);
+  };
+}
+
 export function progressBar(out: NodeJS.WriteStream): { update: (p: MigrationProgress) => void; end: () => void } {
   let lastPhase = '';
   let drawn = false;

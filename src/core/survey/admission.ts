@@ -28,12 +28,12 @@ export function admit(s: TreeSurvey, here: { xsaveFeatures: string; stateDir: st
   const taken = s.ids.filter((id) => pidExists(id));
   if (taken.length) {
     problems.push(`PID${taken.length > 1 ? 's' : ''} ${taken.slice(0, 8).join(', ')}${taken.length > 8 ? ` and ${taken.length - 8} more` : ''} ` +
-      'of the tree are taken on the destination (use --new-pidns, or free them)');
+      'of the tree are taken on the destination (the tree needs its own PIDs: free them there, or choose another destination)');
   }
   for (const f of s.files) {
     const d = identify(f.path);
     if (!d) { problems.push(`${f.path} is missing on the destination`); continue; }
-    if (d.size === f.size && d.mtimeMs === f.mtimeMs) continue;
+    if (f.written || (d.size === f.size && d.mtimeMs === f.mtimeMs)) continue;
     if (f.buildId && d.buildId === f.buildId) { warnings.push(`${f.path}: another copy of the same build (build-id ${f.buildId.slice(0, 12)}…)`); continue; }
     problems.push(`${f.path} differs on the destination (size ${d.size} vs ${f.size}, mtime ${new Date(d.mtimeMs).toISOString()} vs ${new Date(f.mtimeMs).toISOString()})`);
   }

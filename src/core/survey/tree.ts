@@ -8,7 +8,11 @@ import { cpuFlags } from '../cpu.js';
 import { GodwitError } from '../errors.js';
 import { buildId } from './elf.js';
 
-export interface FileIdentity { path: string; size: number; mtimeMs: number; buildId?: string }
+/**
+ * `written`: the tree writes to it (open for writing, or mapped shared and writable): it changes
+ * as the tree runs, so the destination only needs it to exist.
+ */
+export interface FileIdentity { path: string; size: number; mtimeMs: number; buildId?: string; written?: boolean }
 export interface TreeSurvey {
   root: number; ids: number[]; processes: number; threads: number; memoryBytes: number;
   files: FileIdentity[]; xsaveFeatures: string; cpuFlags: string[];
@@ -25,15 +29,22 @@ function privateBytes(pid: number): number {
 }
 
 /** Regular files by path: those mapped, the executable, and those open (not deleted ones: they travel in the image). */
-function filesOf(pid: number, into: Set<string>): void {
-  for (const v of readMaps(pid)) if (v.name.startsWith('/') && !v.deleted && v.inode) into.add(v.name);
+function filesOf(pid: number, into: Set<string>, written: Set<string>): void {
+  for (const v of readMaps(pid)) {
+    if (!v.name.startsWith('/') || v.deleted || !v.inode) continue;
+    into.add(v.name);
+    if (v.shared && v.write) written.add(v.name);
+  }
   try { into.add(readlinkSync(`/proc/${pid}/exe`)); } catch { /* a kernel thread or gone */ }
   let fds: string[] = [];
   try { fds = readdirSync(`/proc/${pid}/fd`); } catch { return; }
   for (const fd of fds) {
     try {
       const l = readlinkSync(`/proc/${pid}/fd/${fd}`);
-      if (l.startsWith('/') && !l.endsWith(' (deleted)') && statSync(`/proc/${pid}/fd/${fd}`).isFile()) into.add(l);
+      if (!l.startsWith('/') || l.endsWith(' (deleted)') || !statSync(`/proc/${pid}/fd/${fd}`).isFile()) continue;
+      into.add(l);
+      const flags = parseInt(/^flags:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1] ?? '0', 8);
+      if ((flags & 3) !== 0) written.add(l);
     } catch { /* closed meanwhile */ }
   }
 }
@@ -60,7 +71,7 @@ export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
     todo.push(...listChildren(p));
   }
   const ids = new Set<number>();
-  const paths = new Set<string>();
+  const paths = new Set<string>(), written = new Set<string>();
   let memoryBytes = 0, threads = 0;
   for (const p of pids) {
     const tids = listTids(p);
@@ -68,8 +79,9 @@ export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
     ids.add(p);
     for (const t of tids) ids.add(t);
     memoryBytes += privateBytes(p);
-    filesOf(p, paths);
+    filesOf(p, paths, written);
   }
-  const files = [...paths].sort().map(identify).filter((f): f is FileIdentity => f !== null);
+  const files = [...paths].sort().map(identify).filter((f): f is FileIdentity => f !== null)
+    .map((f) => (written.has(f.path) ? { ...f, written: true } : f));
   return { root, ids: [...ids], processes: pids.length, threads, memoryBytes, files, xsaveFeatures, cpuFlags: cpuFlags() };
 }

@@ -1,0 +1,84 @@
+// Preflight refuses a move that cannot work before anything is frozen, with its reasons, and
+// `godwit migrate` turns bad input into one clear line and a non-zero exit.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildProgram, godwit, runsUntraced, waitForLog, alive, status } from '../lib/harness.js';
+import { simulatedHosts } from '../lib/hosts.js';
+import { writeHostsFile, startMigrate } from '../lib/migrate.js';
+
+test('--dry-run reports what the move needs and changes nothing', async (t) => {
+  const c = await simulatedHosts(t);
+  const hosts = writeHostsFile(c);
+  const target = await c.launch('a', 'dry', [buildProgram('bigcounter'), '64']);
+  await waitForLog(target.log, /^TICK \d+$/m);
+  const r = await startMigrate(['--hosts', hosts, '--from', 'a', '--to', 'b', '--pid', String(target.nsPid), '--dry-run']).done;
+  assert.equal(r.code, 0, r.stderr);
+  const pf = r.report!.preflight!;
+  assert.equal(r.report!.outcome, 'dry-run');
+  assert.ok(pf.ok);
+  assert.equal(pf.tree.root, target.nsPid);
+  assert.ok(pf.tree.memoryBytes >= 64 << 20, `memory ${pf.tree.memoryBytes}`);
+  assert.ok(pf.tree.files >= 2, 'the executable and libc at least');
+  assert.equal(await runsUntraced(target.pid), null);
+  assert.ok(c.rootPid('b', target.nsPid!) < 0);
+});
+
+test('preflight refuses a tree whose PID is taken, or whose mapped file is missing on the destination', async (t) => {
+  const c = await simulatedHosts(t);
+  const hosts = writeHostsFile(c);
+  // a data file the program maps; on B a tmpfs hides it
+  const dataDir = join(c.dir, 'data');
+  mkdirSync(dataDir);
+  writeFileSync(join(dataDir, 'table.bin'), Buffer.alloc(1 << 20, 7));
+  const target = await c.launch('a', 'pf', [buildProgram('bigcounter'), '16']);
+  await waitForLog(target.log, /^TICK \d+$/m);
+  // the same PID, taken on B
+  const held = spawnSync('nsenter', ['-t', String(c.hosts.b!.init), '-p', '-m', '--', 'sh', '-c',
+    `echo ${target.nsPid! - 1} > /proc/sys/kernel/ns_last_pid; sleep 600 >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' });
+  assert.equal(Number(held.stdout.trim()), target.nsPid);
+  const r = await startMigrate(['--hosts', hosts, '--from', 'a', '--to', 'b', '--pid', String(target.nsPid)]).done;
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, new RegExp(`PID ${target.nsPid} of the tree are taken on the destination`));
+  assert.equal(r.report!.outcome, 'refused');
+  assert.equal(await runsUntraced(target.pid), null);
+
+  const mapper = await c.launch('a', 'map', ['python3', '-c',
+    `import mmap,time,sys\nf=open('${join(dataDir, 'table.bin')}','rb')\nm=mmap.mmap(f.fileno(),0,prot=mmap.PROT_READ)\nimport os\nprint(f'READY {os.getpid()}',flush=True)\ntime.sleep(600)`]);
+  execFileSync('nsenter', ['-t', String(c.hosts.b!.init), '-m', '--', 'mount', '-t', 'tmpfs', 'hide', dataDir]);
+  const r2 = await startMigrate(['--hosts', hosts, '--from', 'a', '--to', 'b', '--pid', String(mapper.nsPid)]).done;
+  assert.equal(r2.code, 3, r2.stderr);
+  assert.match(r2.stderr, /table\.bin is missing on the destination/);
+  assert.ok(alive(mapper.pid));
+  assert.equal(status(mapper.pid).TracerPid, '0');
+});
+
+test('godwit migrate: bad input gets one line and a non-zero exit', async (t) => {
+  const c = await simulatedHosts(t, ['a']);
+  const hosts = writeHostsFile(c);
+  const bad = join(c.dir, 'bad-hosts');
+  writeFileSync(bad, 'a ws://10.0.0.1:7749 token-file=/x\nb http://x\n');
+  const tok = ['--token-file', c.tokenFile];
+  const cases: Array<[string[], number, RegExp]> = [
+    [['--to', 'ws://10.0.0.1:7749', '--from', 'a', '--pid', '5', '--hosts', hosts, '--token-file', join(c.dir, 'nope')], 2, /cannot read token file .*nope: ENOENT/],
+    [['--to', 'nowhere', '--pid', '1', '--hosts', hosts], 2, /'nowhere' is not in .*hosts \(it lists a\)/],
+    [['--to', 'b', '--pid', '1', '--hosts', join(c.dir, 'missing')], 2, /cannot read the hosts file .*missing: ENOENT/],
+    [['--to', 'b', '--pid', '1', '--hosts', bad], 2, /bad-hosts:2: give the agent's URL/],
+    [['--to', 'a', '--from', 'a', '--pid', '1', '--hosts', hosts], 2, /the same agent/],
+    [['--to', 'ws://10.0.0.1:7749', '--from', 'a', '--pid', 'x', '--hosts', hosts], 2, /--pid|pid/],
+    [['--to', 'ws://10.0.0.1:7749', '--from', 'a', '--pid', '5', '--hosts', hosts, '--bandwidth', 'fast'], 2, /--bandwidth fast: give bytes per second/],
+    [['--to', `ws://${c.hosts.a!.ip}:1`, '--from', 'a', '--pid', '5', '--hosts', hosts, ...tok], 3, /cannot reach agent .*ECONNREFUSED.*nothing was done/],
+    [['--to', `ws://${c.hosts.a!.ip}:1`, '--from', 'a', '--pid', '999999', '--hosts', hosts, '--dry-run', ...tok], 3, /cannot reach agent/],
+  ];
+  for (const [args, code, re] of cases) {
+    const r = godwit(['migrate', ...args]);
+    assert.equal(r.code, code, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
+    assert.match(r.stderr, re, args.join(' '));
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'a stack trace');
+  }
+  // a PID that does not exist on the source
+  const r = godwit(['migrate', '--from', 'a', '--to', `ws://${c.hosts.a!.ip}:7749`, '--pid', '999999', '--hosts', hosts, ...tok]);
+  assert.equal(r.code, 2, r.stderr);
+});
