@@ -179,7 +179,7 @@ test('a stream is taken only for an expected migration with its key, and names f
   assert.equal(existsSync('/tmp/godwit-evil'), false);
   assert.deepEqual(readdirSync(join(c.hosts.a!.stateDir, 'incoming', migration)), []);
   // the key still works for the real stream after all that, and a cancel spends it
-  assert.deepEqual(await cl.call('cancel', { migration }), { cancelled: true });
+  assert.deepEqual(await cl.call('cancel', { migration }), { cancelled: true, outcome: 'discarded' });
   const spent = await attempt({ migration, key, link: 'pre-1', kind: 'pre-dump' });
   assert.match(spent.message, /no migration is expected/);
   cl.close();
