@@ -25,9 +25,12 @@ export function isControl(b: Buffer): boolean {
   return (x & 0xf0) === 0x80 || x === 0xde || x === 0xdf;
 }
 
-/** Pings go out this often; a peer silent for DEAD_AFTER_MS is gone (a cut link, a frozen host). */
+/**
+ * Pings go out this often; a peer silent for DEAD_AFTER_MS is gone (a cut link, a frozen host).
+ * Generous: an agent restoring gigabytes on a slow host may not answer for seconds.
+ */
 const PING_MS = 1000;
-const DEAD_AFTER_MS = 8000;
+const DEAD_AFTER_MS = 30_000;
 
 export class Channel {
   private queued = 0;

@@ -19,7 +19,7 @@ export interface MigrateRun { code: number | null; signal: string | null; report
 export interface MigrateHandle { done: Promise<MigrateRun>; kill(sig: NodeJS.Signals): void }
 
 /** Spawn `godwit migrate ARGS --json`; `onProgress` sees each progress line as it comes. */
-export function startMigrate(args: string[], onProgress?: (p: MigrationProgress) => void, timeoutMs = 240_000): MigrateHandle {
+export function startMigrate(args: string[], onProgress?: (p: MigrationProgress) => void, timeoutMs = 300_000): MigrateHandle {
   const p = spawn(process.execPath, [join(ROOT, 'bin', 'godwit.js'), 'migrate', ...args, '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '', stderr = '', partial = '';
   const progress: MigrationProgress[] = [];
