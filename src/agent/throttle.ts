@@ -3,6 +3,7 @@
 // cgroup v1 cpu hierarchy, or cgroup v2 with the cpu controller) whose bandwidth is the CPU the
 // tree used before, less the given share; lifting the throttle moves each process back where it
 // was and removes the cgroup.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -13,12 +14,35 @@ const PERIOD_US = 100_000;
 
 interface Hierarchy { kind: 'v1' | 'v2'; root: string }
 
-function findHierarchy(): Hierarchy | null {
-  if (existsSync('/sys/fs/cgroup/cpu/cpu.cfs_quota_us')) return { kind: 'v1', root: '/sys/fs/cgroup/cpu' };
-  for (const root of ['/sys/fs/cgroup', '/sys/fs/cgroup/unified']) {
+function mounted(): Hierarchy | null {
+  for (const root of ['/sys/fs/cgroup/cpu', '/sys/fs/cgroup/cpu,cpuacct', OWN_V1]) {
+    if (existsSync(join(root, 'cpu.cfs_quota_us'))) return { kind: 'v1', root };
+  }
+  for (const root of ['/sys/fs/cgroup', '/sys/fs/cgroup/unified', OWN_V2]) {
     try {
       if (readFileSync(join(root, 'cgroup.controllers'), 'utf8').split(/\s+/).includes('cpu')) return { kind: 'v2', root };
     } catch { /* not a v2 root */ }
+  }
+  return null;
+}
+
+const OWN_V1 = '/run/godwit/cgroup-cpu', OWN_V2 = '/run/godwit/cgroup2';
+
+/**
+ * The cpu hierarchy, mounted by us when this mount namespace has none in sight (an agent under
+ * `ip netns exec`, which mounts a fresh /sys): mounting an existing hierarchy again shows the same
+ * cgroups.
+ */
+function findHierarchy(): Hierarchy | null {
+  const h = mounted();
+  if (h) return h;
+  for (const [dir, args] of [[OWN_V1, ['-t', 'cgroup', '-o', 'cpu']], [OWN_V2, ['-t', 'cgroup2']]] as const) {
+    mkdirSync(dir, { recursive: true });
+    if (spawnSync('mount', [...args, 'godwit-cpu', dir], { stdio: 'ignore' }).status === 0) {
+      const got = mounted();
+      if (got) return got;
+      spawnSync('umount', [dir], { stdio: 'ignore' });
+    }
   }
   return null;
 }
