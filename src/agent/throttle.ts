@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { listChildren, listTids } from '../core/proc/tree.js';
+import { listTree, listTids } from '../core/proc/tree.js';
+import { readStat } from '../core/proc/stat.js';
 import { GodwitError, errorMessage } from '../core/errors.js';
 
 const PERIOD_US = 100_000;
@@ -55,24 +56,14 @@ function cgroupOf(pid: number, h: Hierarchy): string {
   throw new GodwitError(`process ${pid} is in no ${h.kind} cpu cgroup`);
 }
 
-function treePids(root: number): number[] {
-  const out: number[] = [];
-  for (const todo = [root]; todo.length; ) {
-    const p = todo.shift()!;
-    if (!out.includes(p)) { out.push(p); todo.push(...listChildren(p)); }
-  }
-  return out;
-}
-
 /** CPU seconds the tree's threads have used so far. */
 function cpuSeconds(pids: number[]): number {
   let ticks = 0;
   for (const p of pids) {
     for (const t of listTids(p)) {
       try {
-        const s = readFileSync(`/proc/${p}/task/${t}/stat`, 'utf8');
-        const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-        ticks += Number(f[11]) + Number(f[12]);
+        const s = readStat(p, t);
+        ticks += s.utime + s.stime;
       } catch { /* gone */ }
     }
   }
@@ -81,7 +72,6 @@ function cpuSeconds(pids: number[]): number {
 
 export class Throttle {
   private moved = new Map<number, string>();
-  private percent = 0;
 
   private constructor(private h: Hierarchy, private dir: string, private root: number, private baseCpus: number) {}
 
@@ -89,7 +79,7 @@ export class Throttle {
   static async create(migration: string, root: number, sampleMs = 200): Promise<Throttle> {
     const h = findHierarchy();
     if (!h) throw new GodwitError('auto-converge needs the cpu cgroup controller (cgroup v1 cpu or v2 cpu), which this host lacks');
-    const pids = treePids(root);
+    const pids = listTree(root);
     const c0 = cpuSeconds(pids), t0 = performance.now();
     await new Promise((r) => setTimeout(r, sampleMs));
     const used = (cpuSeconds(pids) - c0) / ((performance.now() - t0) / 1000);
@@ -105,8 +95,6 @@ export class Throttle {
     return new Throttle(h, dir, root, base);
   }
 
-  get share(): number { return this.percent; }
-
   /** Take `percent` of the tree's CPU away; new processes of the tree are moved in as well. */
   set(percent: number): void {
     const quota = Math.max(1000, Math.round(this.baseCpus * PERIOD_US * (100 - percent) / 100));
@@ -116,7 +104,7 @@ export class Throttle {
     } else {
       writeFileSync(join(this.dir, 'cpu.max'), `${quota} ${PERIOD_US}`);
     }
-    for (const p of treePids(this.root)) {
+    for (const p of listTree(this.root)) {
       if (this.moved.has(p)) continue;
       try {
         this.moved.set(p, cgroupOf(p, this.h));
@@ -125,7 +113,6 @@ export class Throttle {
         if (existsSync(`/proc/${p}`)) throw new GodwitError(`cannot throttle process ${p}: ${errorMessage(e)}`);
       }
     }
-    this.percent = percent;
   }
 
   /** Every process back in its own cgroup, ours removed. Never throws: it runs on failure paths. */
@@ -139,7 +126,6 @@ export class Throttle {
       }
     }
     this.moved.clear();
-    this.percent = 0;
     // a killed tree's last threads may take a moment to leave the cgroup
     for (let i = 0; i < 50; i++) {
       try { rmdirSync(this.dir); return problems; } catch (e) {

@@ -65,10 +65,8 @@ export const migrateCommand: CommandModule = {
     const fromClient = clientOptions(from), toClient = clientOptions(to);
     const json = Boolean(argv.json);
     const ac = new AbortController();
-    let interrupts = 0;
     const onInt = () => {
-      interrupts++;
-      if (interrupts === 1) process.stderr.write('\ngodwit: interrupted: rolling back (the process stays on the source)...\n');
+      if (!ac.signal.aborted) process.stderr.write('\ngodwit: interrupted: rolling back (the process stays on the source)...\n');
       ac.abort();
     };
     process.on('SIGINT', onInt);

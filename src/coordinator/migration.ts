@@ -10,7 +10,7 @@
 import { GodwitError, errorMessage } from '../core/errors.js';
 import { logger } from '../core/log.js';
 import { AgentClient, type ClientOptions } from '../pageserver/client.js';
-import type { Compression, Event, PeerRef } from '../pageserver/protocol.js';
+import type { Compression, Event, OpArgs, PeerRef, Progress } from '../pageserver/protocol.js';
 import type { LinkResult } from '../agent/ops/send.js';
 import type { RestoreAnswer } from '../agent/ops/restore.js';
 import type { HostEntry } from './hosts.js';
@@ -100,9 +100,23 @@ function unlessInterrupted<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   });
 }
 
-/** Resolves with the event's data when it comes, rejects when the call ends first. */
-function eventOf(call: Promise<unknown>, waitFor: Promise<Record<string, number>>): Promise<Record<string, number>> {
-  return Promise.race([waitFor, call.then(() => { throw new GodwitError('the operation ended before its hold'); })]);
+/**
+ * A held operation: `call` is its whole run, `hold` resolves with the data of its `kind` event
+ * (`held`, `built`) and rejects if the call ends first.
+ */
+function holding<K extends 'dump' | 'restore'>(
+  client: AgentClient, op: K, args: OpArgs[K], kind: 'held' | 'built', onProgress?: (p: Progress) => void,
+): { call: Promise<unknown>; hold: Promise<Record<string, number>> } {
+  let got!: (d: Record<string, number>) => void;
+  const event = new Promise<Record<string, number>>((r) => { got = r; });
+  const call = client.call(op, args, (e: Event) => {
+    if (e.kind === kind && e.data) got(e.data);
+    else if (e.progress) onProgress?.(e.progress);
+  });
+  call.catch(() => undefined);
+  const ended = call.then(() => { throw new GodwitError(`${op} ended before its hold`); });
+  ended.catch(() => undefined);
+  return { call, hold: Promise.race([event, ended]) };
 }
 
 export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
@@ -178,16 +192,13 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
 
     // ---- freeze and final dump: the source holds the frozen tree until told
     show({ phase: 'freeze', sent: 0, left: 0 });
-    let onHeld!: (d: Record<string, number>) => void;
-    const held = new Promise<Record<string, number>>((r) => { onHeld = r; });
-    const dumpCall = src.call('dump', { ...common, hold: true }, (e: Event) => {
-      if (e.kind === 'held' && e.data) onHeld(e.data);
-      else if (e.progress) show({ sent: e.progress.done, left: Math.max(0, e.progress.total - e.progress.done) });
-    });
-    dumpCall.catch(() => undefined);
+    const dump = holding(src, 'dump', { ...common, hold: true }, 'held', (p) => show({ sent: p.done, left: Math.max(0, p.total - p.done) }));
+    const dumpCall = dump.call;
     let sentResume = false;
-    // replaces the source's pre-copy rollback: from here the held dump decides the source's fate
-    undo.splice(1, undo.length - 1, {
+    // this rollback stands for the earlier ones: it cancels on the destination, and the held
+    // dump (or its failure) gives the source its tracker back
+    undo.length = 0;
+    undo.push({
       what: 'the source resumes (or is killed, if the destination already runs the tree)',
       run: async () => {
         // the destination's answer is the one fact: ask it before telling the source anything
@@ -208,18 +219,16 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
         if (outcome === 'resumed') report.outcome = 'migrated';
       },
     });
-    const heldData = await unlessInterrupted(eventOf(dumpCall, held), o.signal);
+    const heldData = await unlessInterrupted(dump.hold, o.signal);
     const tHeld = performance.now();
 
     // ---- restore on the destination, held
     show({ phase: 'restore' });
-    let onBuilt!: (d: Record<string, number>) => void;
-    const built = new Promise<Record<string, number>>((r) => { onBuilt = r; });
-    const restoreCall = dst.call('restore', { migration, hold: true }, (e: Event) => { if (e.kind === 'built' && e.data) onBuilt(e.data); }) as Promise<RestoreAnswer>;
-    restoreCall.catch(() => undefined);
+    const restore = holding(dst, 'restore', { migration, hold: true }, 'built');
+    const restoreCall = restore.call as Promise<RestoreAnswer>;
     // the source agent lost while held: its tree died with it (bound to it), the image is whole here
     const srcLost = dumpCall.then(() => null, (e: unknown) => e);
-    const builtData = await unlessInterrupted(eventOf(restoreCall, built), o.signal);
+    const builtData = await unlessInterrupted(restore.hold, o.signal);
 
     // ---- resume: the commit point
     show({ phase: 'resume' });

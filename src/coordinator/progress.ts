@@ -37,7 +37,6 @@ export function progressBar(out: NodeJS.WriteStream): { update: (p: MigrationPro
   let drawn = false;
   const width = () => Math.max(60, Math.min(out.columns || 100, 140));
   const update = (p: MigrationProgress): void => {
-    if (p.message && p.phase !== lastPhase) { /* shown below */ }
     if (drawn && p.phase !== lastPhase && lastPhase) out.write('\n');
     lastPhase = p.phase;
     const total = p.sent + p.left;

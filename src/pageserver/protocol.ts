@@ -124,7 +124,7 @@ export interface Progress {
 export type EventKind = 'progress' | 'ready' | 'held' | 'built';
 /**
  * `held`: a held dump's tree is frozen and the peer holds the whole image; `data` has the
- * phases' times (freezeMs, dumpMs, transferMs) and byte counts. `built`: a held restore's tree is
+ * phases' times (dumpMs, transferMs) and byte counts (pagesBytes, bytes, wireBytes). `built`: a held restore's tree is
  * built; `data` has pid and restoreMs.
  */
 export interface Event { t: 'event'; id: number; kind: EventKind; progress?: Progress; data?: Record<string, number> }

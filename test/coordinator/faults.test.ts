@@ -8,7 +8,7 @@ import { readdirSync, readlinkSync, readFileSync, rmSync, existsSync } from 'nod
 import { join } from 'node:path';
 import { buildProgram, askVerdict, notPassing, runsUntraced, alive, waitForLog, sleep, tempDir } from '../lib/harness.js';
 import { simulatedHosts, type Cluster, type HostsOptions } from '../lib/hosts.js';
-import { writeHostsFile, startMigrate, type MigrateHandle } from '../lib/migrate.js';
+import { writeHostsFile, startMigrate, takePid, type MigrateHandle } from '../lib/migrate.js';
 import { probeTracking } from '../../src/core/check.js';
 import type { MigrationProgress } from '../../src/coordinator/migration.js';
 
@@ -46,8 +46,8 @@ const faults: Fault[] = [
   { name: 'Ctrl-C', where: 'held restore', expect: 'source', exit: 130, inject: (_c, run) => run.kill('SIGINT') },
   {
     name: 'cut the link (ip link down)', where: 'mid-precopy', expect: 'source', exit: 4,
-    inject: (c) => { execFileSync('ip', ['-n', `${c.hosts.b!.netns.replace(/-b$/, '')}-wire`, 'link', 'set', 'p-b', 'down']); },
-    heal: (c) => { execFileSync('ip', ['-n', `${c.hosts.b!.netns.replace(/-b$/, '')}-wire`, 'link', 'set', 'p-b', 'up']); },
+    inject: (c) => { execFileSync('ip', ['-n', c.wire, 'link', 'set', 'p-b', 'down']); },
+    heal: (c) => { execFileSync('ip', ['-n', c.wire, 'link', 'set', 'p-b', 'up']); },
   },
   {
     name: 'drop A→B packets (nftables)', where: 'mid-precopy', expect: 'source', exit: 4,
@@ -67,11 +67,7 @@ const faults: Fault[] = [
   },
   {
     name: 'make the restore fail (its PID taken on B)', where: 'mid-precopy', expect: 'source', exit: 4,
-    inject: (c, _run, { nsPid }) => {
-      const r = spawnSync('nsenter', ['-t', String(c.hosts.b!.init), '-p', '-m', '--', 'sh', '-c',
-        `echo ${nsPid - 1} > /proc/sys/kernel/ns_last_pid; sleep 600 >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' });
-      assert.equal(Number(r.stdout.trim()), nsPid, `could not take PID ${nsPid} on B: ${r.stdout} ${r.stderr}`);
-    },
+    inject: (c, _run, { nsPid }) => takePid(c, 'b', nsPid),
   },
 ];
 
@@ -100,7 +96,6 @@ for (const f of faults) {
     // an operator restarts a killed agent: it takes back what its predecessor left
     for (const h of ['a', 'b']) if (c.hosts[h]!.agent < 0) await c.startAgent(h);
     assert.ok(injected, `the fault was never injected (the migration ended first: exit ${code})\n${r.stderr}`);
-    // a coordinator killed outright leaves the decision to the source agent, which asks B
     // the test's own program, not whatever holds its PID there (the PID-taken fault)
     const onB = (): number => {
       const p = c.rootPid('b', target.nsPid!);
@@ -111,6 +106,7 @@ for (const f of faults) {
     if (f.expect === 'source') {
       assert.ok(alive(target.pid), `the process is gone from A\n${r.stderr}`);
       assert.ok(b < 0, 'a second copy runs on B');
+      // a coordinator killed outright leaves the decision to the source agent, which asks B
       for (let i = 0; i < 50 && (await runsUntraced(target.pid)) !== null; i++) await sleep(200);
       assert.equal(await runsUntraced(target.pid), null);
       assert.deepEqual(uffdFds(target.pid), [], 'a dirty tracker was left in the process');

@@ -2,12 +2,12 @@
 // `godwit migrate` turns bad input into one clear line and a non-zero exit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildProgram, godwit, runsUntraced, waitForLog, alive, status } from '../lib/harness.js';
 import { simulatedHosts } from '../lib/hosts.js';
-import { writeHostsFile, startMigrate } from '../lib/migrate.js';
+import { writeHostsFile, startMigrate, takePid } from '../lib/migrate.js';
 
 test('--dry-run reports what the move needs and changes nothing', async (t) => {
   const c = await simulatedHosts(t);
@@ -36,9 +36,7 @@ test('preflight refuses a tree whose PID is taken, or whose mapped file is missi
   const target = await c.launch('a', 'pf', [buildProgram('bigcounter'), '16']);
   await waitForLog(target.log, /^TICK \d+$/m);
   // the same PID, taken on B
-  const held = spawnSync('nsenter', ['-t', String(c.hosts.b!.init), '-p', '-m', '--', 'sh', '-c',
-    `echo ${target.nsPid! - 1} > /proc/sys/kernel/ns_last_pid; sleep 600 >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' });
-  assert.equal(Number(held.stdout.trim()), target.nsPid);
+  takePid(c, 'b', target.nsPid!);
   const r = await startMigrate(['--hosts', hosts, '--from', 'a', '--to', 'b', '--pid', String(target.nsPid)]).done;
   assert.equal(r.code, 3, r.stderr);
   assert.match(r.stderr, new RegExp(`PID ${target.nsPid} of the tree are taken on the destination`));

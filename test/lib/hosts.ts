@@ -32,6 +32,8 @@ export interface SimHost {
 
 export interface Cluster {
   dir: string;
+  /** the network namespace of the bridge (and of the operator's address) */
+  wire: string;
   token: Buffer;
   tokenFile: string;
   hosts: Record<string, SimHost>;
@@ -182,7 +184,7 @@ export async function simulatedHosts(t: Pick<TestLike, 'after'>, names = ['a', '
   for (const n of names) await startAgent(n);
 
   return {
-    dir, token, tokenFile, hosts, rootPid, startAgent,
+    dir, wire, token, tokenFile, hosts, rootPid, startAgent,
     client: (host, tok = token) => {
       const tls = tlsOf('operator');
       return AgentClient.connect(hosts[host]!.url, { token: tok, ...(tls ? { tls } : {}) });

@@ -1,12 +1,19 @@
 // `godwit migrate` as an operator runs it, against simulated hosts: a hosts file naming them,
 // the CLI spawned with --json, its progress lines watched (a test injects its fault when a phase
 // begins), its exit code and report collected.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './harness.js';
 import type { Cluster } from './hosts.js';
 import type { MigrationProgress, MigrationReport } from '../../src/coordinator/migration.js';
+
+/** Start a process that holds PID `nsPid` on `host` (a sleep, orphaned to the host's init). */
+export function takePid(c: Cluster, host: string, nsPid: number): void {
+  const r = spawnSync('nsenter', ['-t', String(c.hosts[host]!.init), '-p', '-m', '--', 'sh', '-c',
+    `echo ${nsPid - 1} > /proc/sys/kernel/ns_last_pid; sleep 600 >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' });
+  if (Number(r.stdout.trim()) !== nsPid) throw new Error(`could not take PID ${nsPid} on ${host}: ${r.stdout} ${r.stderr}`);
+}
 
 export function writeHostsFile(c: Cluster): string {
   const f = join(c.dir, 'hosts');

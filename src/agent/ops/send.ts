@@ -127,7 +127,7 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
     const streamMs = performance.now() - tStream;
     const res: LinkResult = {
       migration: mid, link, pid: args.pid, pagesBytes: sender.stats.pages, bytes: sender.stats.raw, zeroBytes: sender.stats.zero, wireBytes: sender.stats.wire,
-      freezeMs: Math.round(freezeMs * 10) / 10, totalMs: Math.round(performance.now() - t0),
+      freezeMs: round(freezeMs), totalMs: Math.round(performance.now() - t0),
       throughput: Math.round(sender.stats.raw / (streamMs / 1000)),
     };
     log.info({ bytes: res.pagesBytes, zeroBytes: res.zeroBytes, wireBytes: res.wireBytes, freezeMs: res.freezeMs, totalMs: res.totalMs, throughput: res.throughput }, 'link sent');
@@ -144,10 +144,6 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
   }
 }
 
-/**
- * Give up a migration on the source: take back the tracker the newest link parked (the process
- * is then as it was before the chain began) and forget the links.
- */
 const round = (ms: number): number => Math.round(ms * 10) / 10;
 
 /** The settle that ends a held dump: rolling back is an error that thaws the tree. */
@@ -194,6 +190,10 @@ async function holdUntilSettled(
   throw new RolledBack(outcome === 'stop' ? 'migration called off with its outcome unknown: the process is left stopped on the source' : 'migration rolled back: the process runs on the source');
 }
 
+/**
+ * Give up a migration on the source: take back the tracker the newest link parked (the process
+ * is then as it was before the chain began) and forget the links.
+ */
 export function abandon(call: OpCall, mid: string, trackerDir: string | undefined): void {
   liftThrottle(call.ctx, mid);
   const out = call.ctx.registry.outgoing.get(mid);

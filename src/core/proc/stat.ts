@@ -10,6 +10,8 @@ export interface ProcStat {
   startCode: number; endCode: number; startStack: number; startData: number; endData: number;
   startBrk: number; argStart: number; argEnd: number; envStart: number; envEnd: number;
   exitCode: number;
+  /** CPU time in user and kernel mode, clock ticks */
+  utime: number; stime: number;
 }
 
 export function parseStat(text: string): ProcStat {
@@ -23,6 +25,7 @@ export function parseStat(text: string): ProcStat {
     ppid: n(4), pgid: n(5), sid: n(6), ttyNr: n(7), tpgid: n(8), flags: n(9), numThreads: n(20), startTime: BigInt(f[22 - 3]!),
     startCode: n(26), endCode: n(27), startStack: n(28), startData: n(45), endData: n(46),
     startBrk: n(47), argStart: n(48), argEnd: n(49), envStart: n(50), envEnd: n(51), exitCode: n(52),
+    utime: n(14), stime: n(15),
   };
 }
 

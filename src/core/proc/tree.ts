@@ -21,6 +21,16 @@ export function listChildren(pid: number): number[] {
   return [...out].sort((a, b) => a - b);
 }
 
+/** The tree under `root`, parents before children, as /proc shows it now (it may change as we look). */
+export function listTree(root: number): number[] {
+  const out: number[] = [];
+  for (const todo = [root]; todo.length; ) {
+    const p = todo.shift()!;
+    if (!out.includes(p)) { out.push(p); todo.push(...listChildren(p)); }
+  }
+  return out;
+}
+
 export function pidExists(pid: number): boolean {
   try {
     readFileSync(`/proc/${pid}/stat`);

@@ -5,6 +5,7 @@ import { statfsSync, readFileSync } from 'node:fs';
 import { cpuFlags } from '../cpu.js';
 import { pidExists } from '../proc/tree.js';
 import { identify, type TreeSurvey } from './tree.js';
+import { buildId } from './elf.js';
 
 export interface Admission {
   problems: string[];
@@ -31,10 +32,11 @@ export function admit(s: TreeSurvey, here: { xsaveFeatures: string; stateDir: st
       'of the tree are taken on the destination (the tree needs its own PIDs: free them there, or choose another destination)');
   }
   for (const f of s.files) {
-    const d = identify(f.path);
+    // the build-id is read only when size and mtime differ: most files are the same
+    const d = identify(f.path, false);
     if (!d) { problems.push(`${f.path} is missing on the destination`); continue; }
     if (f.written || (d.size === f.size && d.mtimeMs === f.mtimeMs)) continue;
-    if (f.buildId && d.buildId === f.buildId) { warnings.push(`${f.path}: another copy of the same build (build-id ${f.buildId.slice(0, 12)}…)`); continue; }
+    if (f.buildId && buildId(f.path) === f.buildId) { warnings.push(`${f.path}: another copy of the same build (build-id ${f.buildId.slice(0, 12)}…)`); continue; }
     problems.push(`${f.path} differs on the destination (size ${d.size} vs ${f.size}, mtime ${new Date(d.mtimeMs).toISOString()} vs ${new Date(f.mtimeMs).toISOString()})`);
   }
   const mask = (x: string): bigint => { try { return BigInt(/^0x/i.test(x) ? x : `0x${x || '0'}`); } catch { return 0n; } };

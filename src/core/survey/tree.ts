@@ -2,7 +2,7 @@
 // PIDs and TIDs, its private memory, the files it maps or holds open, the CPU state it may use.
 // A coordinator's preflight sends this to the destination before anything is frozen.
 import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { listChildren, listTids, pidExists } from '../proc/tree.js';
+import { listTree, listTids, pidExists } from '../proc/tree.js';
 import { readMaps } from '../proc/smaps.js';
 import { cpuFlags } from '../cpu.js';
 import { GodwitError } from '../errors.js';
@@ -49,11 +49,11 @@ function filesOf(pid: number, into: Set<string>, written: Set<string>): void {
   }
 }
 
-export function identify(path: string): FileIdentity | null {
+export function identify(path: string, withBuildId = true): FileIdentity | null {
   try {
     const st = statSync(path);
     if (!st.isFile()) return null;
-    const id = buildId(path);
+    const id = withBuildId ? buildId(path) : undefined;
     return { path, size: st.size, mtimeMs: Math.round(st.mtimeMs), ...(id ? { buildId: id } : {}) };
   } catch {
     return null;
@@ -62,14 +62,7 @@ export function identify(path: string): FileIdentity | null {
 
 export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
   if (!pidExists(root)) throw new GodwitError(`no process with PID ${root}`, 2);
-  const pids: number[] = [];
-  const todo = [root];
-  while (todo.length) {
-    const p = todo.shift()!;
-    if (pids.includes(p)) continue;
-    pids.push(p);
-    todo.push(...listChildren(p));
-  }
+  const pids = listTree(root);
   const ids = new Set<number>();
   const paths = new Set<string>(), written = new Set<string>();
   let memoryBytes = 0, threads = 0;
@@ -81,7 +74,7 @@ export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
     memoryBytes += privateBytes(p);
     filesOf(p, paths, written);
   }
-  const files = [...paths].sort().map(identify).filter((f): f is FileIdentity => f !== null)
+  const files = [...paths].sort().map((p) => identify(p)).filter((f): f is FileIdentity => f !== null)
     .map((f) => (written.has(f.path) ? { ...f, written: true } : f));
   return { root, ids: [...ids], processes: pids.length, threads, memoryBytes, files, xsaveFeatures, cpuFlags: cpuFlags() };
 }
