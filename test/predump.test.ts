@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildProgram, launch, godwit, waitGone, verdict, sleep } from './lib/harness.js';
+import { buildProgram, launch, godwit, waitGone, waitForLog, verdict, sleep } from './lib/harness.js';
+import { copyOut } from '../src/core/image/page-copy.js';
 import { probeTracking } from '../src/core/check.js';
 
 const uffd = probeTracking().uffd;
@@ -54,4 +55,23 @@ test('untrack ends a chain: no registration, no protection, no extra fd; the pro
   assert.equal(fds(), before);
   const v = await verdict(target);
   assert.match(v, /^PASS/, v);
+});
+
+test('a pre-dump read keeps the rest of a run whose first mapping vanished before it was read', async (t) => {
+  // the tracker collects runs while the tree is frozen; the pages are read after it runs again,
+  // when the process may have unmapped a part of a run: only that part may come back empty
+  const target = await launch(t, 'vanish', [buildProgram('vanish')]);
+  const at = parseInt(/at=([0-9a-f]+)/.exec(readFileSync(target.log, 'utf8'))![1]!, 16);
+  process.kill(target.pid, 'SIGUSR1');
+  await waitForLog(target.log, /^GONE$/m);
+  const half = 2 << 20, img = join(target.dir, 'pages.img');
+  assert.throws(() => copyOut(target.pid, img, [{ start: at, pages: (2 * half) / 4096 }], false), /EFAULT|stopped after/, 'a dump (frozen) does not tolerate a hole');
+  copyOut(target.pid, img, [{ start: at, pages: (2 * half) / 4096 }], true);
+  const data = readFileSync(img);
+  assert.equal(data.length, 2 * half);
+  assert.ok(data.subarray(0, half).every((b) => b === 0), 'the unmapped half is left zero');
+  let wrong = 0;
+  for (let o = half; o < 2 * half; o += 4096) if (data.readBigUInt64LE(o) !== BigInt(at + o)) wrong++;
+  assert.equal(wrong, 0, `${wrong} of ${half / 4096} pages of the mapping still there were not read`);
+  assert.match(await verdict(target), /^PASS/);
 });

@@ -71,8 +71,9 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
       if (p.zombie) continue;
       const probe = new ProcMem(p.pid);
       // not parked between remote calls (see RemoteThread): this freeze lasts milliseconds and
-      // copies nothing, and with parking the chain test lost a page now and then (cause not yet
-      // found). A dump, frozen while its pages stream, is where godwit dying must be survived.
+      // copies nothing. A dump, frozen while its pages stream, is where godwit dying must be
+      // survived. (The pages the chain test lost now and then were a read after the thaw that
+      // zeroed a whole run when part of it had been unmapped: see vmBatches.)
       const inj = new Injection(p.pid, findSyscallInsn(p.pid, probe), false);
       probe.close();
       injs.push(inj);

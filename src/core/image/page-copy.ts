@@ -6,6 +6,7 @@ import { crc32 } from 'node:zlib';
 import { processVm, IOV_MAX } from '../sys/process.js';
 import { addr } from '../sys/libc.js';
 import { PAGE_SIZE } from '../sys/mman.js';
+import { readMaps, type ProcVma } from '../proc/smaps.js';
 import { CHUNK_BYTES, type PagemapEntry } from './format.js';
 
 export const WINDOW = 4 * CHUNK_BYTES; // 16 MiB: the memory a stream holds, whatever the process size
@@ -47,7 +48,9 @@ export function* slices(entries: Array<PagemapEntry & { force?: boolean }>, wind
 /**
  * `tolerant`: the process runs while we read it (a pre-dump), so a range may vanish under us; its
  * bytes are left zero. That is safe: the tracker then sees a new mapping there, and the next link
- * or the dump supersedes whatever this one holds for it.
+ * or the dump supersedes whatever this one holds for it. Only the vanished bytes: a run can span
+ * mappings that were one when the pages were collected, and the rest of it is still the only copy
+ * (zeroing a whole run after the first hole lost live pages of the pre-dump chain).
  */
 function vmBatches(write: boolean, pid: number, buf: Buffer, base: number, parts: Part[], tolerant = false): void {
   const bufAddr = addr(buf);
@@ -56,17 +59,40 @@ function vmBatches(write: boolean, pid: number, buf: Buffer, base: number, parts
     while (j < parts.length && j - i < IOV_MAX && parts[j]!.fileOff === parts[j - 1]!.fileOff + parts[j - 1]!.len) j++;
     const batch = parts.slice(i, j);
     const want = batch.reduce((s, p) => s + p.len, 0);
-    const got = processVm(write, pid, bufAddr + BigInt(batch[0]!.fileOff - base), batch.map((p) => [p.addr, p.len]));
+    const read = () => processVm(write, pid, bufAddr + BigInt(batch[0]!.fileOff - base), batch.map((p) => [p.addr, p.len]));
+    let got: number;
+    // EFAULT with nothing read: a hole at the very start, which `tolerant` reads around too
+    try { got = read(); } catch (e) { if (!tolerant) throw e; got = -1; }
     if (got !== want && tolerant) {
-      for (const p of batch) {
-        let n = 0;
-        try { n = processVm(false, pid, bufAddr + BigInt(p.fileOff - base), [[p.addr, p.len]]); } catch { n = 0; }
-        if (n < p.len) buf.fill(0, p.fileOff - base + n, p.fileOff - base + p.len);
-      }
+      for (const p of batch) readAround(pid, buf, p.fileOff - base, p.addr, p.len);
     } else if (got !== want) {
       throw new Error(`pid ${pid}: ${write ? 'writing' : 'reading'} memory at 0x${batch[0]!.addr.toString(16)} stopped after ${got} of ${want} bytes`);
     }
     i = j;
+  }
+}
+
+/**
+ * Read [at, at+len) of a running process into buf at `off`, leaving zero only what cannot be read:
+ * after a short read, the maps say where memory starts again. The slow path of a rare race, so
+ * one read of the maps per hole is fine.
+ */
+function readAround(pid: number, buf: Buffer, off: number, at: number, len: number): void {
+  const bufAddr = addr(buf);
+  let vmas: ProcVma[] | undefined;
+  for (let done = 0; done < len; ) {
+    let n = 0;
+    try { n = processVm(false, pid, bufAddr + BigInt(off + done), [[at + done, len - done]]); } catch { n = 0; }
+    done += n;
+    if (done >= len) break;
+    const hole = at + done;
+    try { vmas ??= readMaps(pid); } catch { vmas = []; }
+    const v = vmas.find((x) => x.end > hole);
+    // unmapped: skip to the next mapping; mapped but not readable now: skip it; else one page
+    const to = !v ? at + len : v.start > hole ? v.start : !v.read ? v.end : hole + PAGE_SIZE;
+    const end = Math.min(to, at + len) - at;
+    buf.fill(0, off + done, off + end);
+    done = end;
   }
 }
 
