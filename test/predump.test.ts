@@ -75,3 +75,18 @@ test('a pre-dump read keeps the rest of a run whose first mapping vanished befor
   assert.equal(wrong, 0, `${wrong} of ${half / 4096} pages of the mapping still there were not read`);
   assert.match(await verdict(target), /^PASS/);
 });
+
+test('memory dropped with MADV_DONTNEED after a pre-dump comes back zero, not from the older link', async (t) => {
+  if (!uffd) { t.skip('this kernel lacks userfaultfd WP_ASYNC with PAGEMAP_SCAN'); return; }
+  const target = await launch(t, 'zapper', [buildProgram('zapper')]);
+  const p1 = godwit(['pre-dump', '-t', String(target.pid), '-D', join(target.dir, 'p1')]);
+  assert.equal(p1.code, 0, p1.stderr);
+  process.kill(target.pid, 'SIGUSR1');
+  await waitForLog(target.log, /^ZAPPED$/m);
+  const d = godwit(['dump', '-t', String(target.pid), '-D', join(target.dir, 'final'), '--prev-images-dir', join(target.dir, 'p1')]);
+  assert.equal(d.code, 0, d.stderr);
+  await waitGone(target.pid);
+  const r = godwit(['restore', '-D', join(target.dir, 'final'), '-d']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(await verdict(target), /^PASS zapper: dropped MiB zero/);
+});

@@ -5,6 +5,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { GodwitError } from '../core/errors.js';
 import type { OpName, Progress } from '../pageserver/protocol.js';
 import type { Throttle } from './throttle.js';
+import type { Prebuild } from '../core/prebuild.js';
 
 export class BusyError extends GodwitError {}
 export class NotFoundError extends GodwitError {}
@@ -16,6 +17,8 @@ export interface Incoming {
   /** committed links, oldest first */
   links: string[];
   receiving: string | null;
+  /** the tree built ahead from the links received (core/prebuild.ts) */
+  prebuild?: Prebuild;
   created: number;
   touched: number;
 }

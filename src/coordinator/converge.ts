@@ -1,6 +1,6 @@
 // When pre-copy stops: after each link, the pages dirtied since it began are what the next link
 // (or the final dump) must carry. Freeze when they fit the downtime target at the bandwidth
-// measured (QEMU's rule); when the tree dirties memory faster than the link carries it, ask for
+// measured (QEMU's rule), once links stop halving or the rest is a few milliseconds; when the tree dirties memory faster than the link carries it, ask for
 // it to be slowed down step by step (auto-converge: 20%, then +10% a step, as QEMU does); stop
 // iterating at the bounds whatever happens, and say why.
 
@@ -35,6 +35,8 @@ export interface Estimate {
 }
 
 export const THROTTLE_INITIAL = 20, THROTTLE_STEP = 10, THROTTLE_MAX = 99;
+/** a final dump this quick to carry is not worth another link */
+export const QUICK_MS = 10;
 
 export class Convergence {
   private links: LinkSample[] = [];
@@ -62,7 +64,17 @@ export class Convergence {
     const n = this.links.length;
     if (n < 2) return { action: 'iterate' }; // the first link is everything; only the second shows the dirty rate
     const e = this.estimate();
-    if (e.expectedDowntimeMs <= this.o.maxDowntimeMs) return { action: 'freeze', why: `the rest fits the downtime target (${e.expectedDowntimeMs.toFixed(1)} ms ≤ ${this.o.maxDowntimeMs} ms)` };
+    if (e.expectedDowntimeMs <= this.o.maxDowntimeMs) {
+      // the destination builds each link into the tree as it comes, and the restore waits for the
+      // last one: it has to be small too, or building it becomes downtime
+      const lastMs = (link.bytes / e.bandwidth) * 1000;
+      // QEMU freezes as soon as the rest fits; while links still halve, one more is cheap and
+      // shrinks the freeze further, down to a few milliseconds of transfer
+      const halving = e.expectedBytes < link.bytes / 2 && e.expectedDowntimeMs > QUICK_MS;
+      if (lastMs <= this.o.maxDowntimeMs && !halving) {
+        return { action: 'freeze', why: `the rest fits the downtime target (${e.expectedDowntimeMs.toFixed(1)} ms ≤ ${this.o.maxDowntimeMs} ms)` };
+      }
+    }
     if (n >= this.o.maxIterations) return { action: 'freeze', why: `${n} iterations, the most allowed (--max-iterations); expected downtime ${e.expectedDowntimeMs.toFixed(0)} ms` };
     if (performance.now() - this.started > this.o.maxPrecopyMs) return { action: 'freeze', why: `pre-copy ran ${(this.o.maxPrecopyMs / 1000).toFixed(0)} s without converging; expected downtime ${e.expectedDowntimeMs.toFixed(0)} ms` };
     // QEMU's test: the link carried more than half of what the one before it did, twice in a row

@@ -9,6 +9,8 @@ import { Injection, findSyscallInsn } from './ptrace/inject.js';
 import { ProcMem } from './ptrace/memory.js';
 import { readStat } from './proc/stat.js';
 import { readStatus } from './proc/status.js';
+import { readSmaps, type ProcVma } from './proc/smaps.js';
+import { listTree } from './proc/tree.js';
 import { dumpThread } from './task/thread.js';
 import { dumpSigactions, dumpSharedPending } from './task/signals.js';
 import { dumpCreds, dumpRlimits, dumpPrctl } from './task/creds.js';
@@ -24,7 +26,8 @@ import type { DirtyTracker } from './mem/track/tracker.js';
 import { relative } from 'node:path';
 import { writeRecord } from './image/store.js';
 import { localPages, type PageWriter } from './image/page-streams.js';
-import { IMAGE_ARCH, IMAGE_FORMAT_VERSION, type Inventory, type ProcessCore, type PstreeEntry } from './image/format.js';
+import { IMAGE_ARCH, IMAGE_FORMAT_VERSION, type Inventory, type ProcessCore } from './image/format.js';
+import { pstreeOf } from './pstree.js';
 import { GodwitError } from './errors.js';
 import { logger } from './log.js';
 import { requireRoot } from './privileges.js';
@@ -45,8 +48,9 @@ export interface DumpOptions {
    * Runs once the image is complete, while the tree is still frozen (a page server sends the
    * records and waits for the destination to confirm). If it throws, the dump fails and the tree
    * runs on as it was. A migration also waits here for the destination to run the tree.
+   * `frozenAt` (performance.now()) is when the freeze began: where downtime starts.
    */
-  commit?: (tree: FrozenTree) => Promise<void>;
+  commit?: (tree: FrozenTree, frozenAt: number) => Promise<void>;
 }
 
 export interface DumpResult {
@@ -73,6 +77,10 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   if (opts.pid === process.pid) throw new GodwitError('godwit cannot dump itself', 2);
   const prev = opts.prev ? resolvePrev(opts.dir, opts.prev) : undefined;
   prepareDir(opts.dir);
+  // smaps walks every page: read while the tree still runs, checked against maps once frozen
+  const smapsBefore = new Map<number, ProcVma[]>();
+  for (const pid of listTree(opts.pid)) { try { smapsBefore.set(pid, readSmaps(pid)); } catch { /* gone: read frozen */ } }
+  const tFreeze = performance.now();
   const tree = freezeTree(opts.pid);
   const trackers: DirtyTracker[] = [];
   const tFrozen = performance.now();
@@ -83,17 +91,11 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     const files = new FdTableDumper(ghosts, opts.shellJob);
     const pages = opts.pages ?? localPages(opts.dir);
     const shmem = new ShmemDumper(pages);
-    const pstree: PstreeEntry[] = [];
+    const pstree = pstreeOf(tree);
     let xsaveSize = 0;
     for (const p of tree.order()) {
-      const stat = readStat(p.pid);
-      pstree.push({
-        pid: p.pid, ppid: p.pid === tree.root ? stat.ppid : p.ppid, pgid: stat.pgid, sid: stat.sid,
-        threads: p.threads.map((t) => t.tid), ...(p.zombie ? { zombie: p.zombie } : {}),
-        ...(stat.ttyNr && stat.tpgid === stat.pgid ? { foreground: true } : {}),
-        ...(p.stopped ? { stopped: true } : {}),
-      });
       if (p.zombie) continue;
+      const stat = readStat(p.pid);
       const status = readStatus(p.pid);
       refuseIsolation(p.pid, status);
       const probe = new ProcMem(p.pid);
@@ -108,13 +110,12 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       // the chain's tracker was parked in the process: taking it back also removes that fd
       const tracker = prev ? adoptTracker(inj, readTrack(prev, p.pid)) : undefined;
       if (tracker) trackers.push(tracker);
-      const mmDump = await dumpMm(pages, inj, stat, shmem, ghosts, tracker);
-      tracker?.stop();
+      const mmDump = await dumpMm(pages, inj, stat, shmem, ghosts, tracker, smapsBefore.get(p.pid));
       pagesBytes += mmDump.bytes;
       const core: ProcessCore = {
         pid: p.pid, comm: status.name, cwd: readlinkSync(`/proc/${p.pid}/cwd`), root: readlinkSync(`/proc/${p.pid}/root`),
         umask: status.umask, personality: parseInt(readFileSync(`/proc/${p.pid}/personality`, 'utf8'), 16),
-        creds: dumpCreds(p.pid, status), rlimits: dumpRlimits(inj), sigactions: dumpSigactions(inj),
+        creds: dumpCreds(p.pid, status), rlimits: dumpRlimits(inj), sigactions: dumpSigactions(inj, status),
         sharedPending: dumpSharedPending(p.pid), prctl: dumpPrctl(inj), itimers: dumpItimers(inj), posixTimers: dumpPosixTimers(inj), threads, mm: mmDump.mm,
         fds: files.dumpProcess(p.pid), locks: [],
       };
@@ -134,7 +135,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     };
     // the inventory goes last: an image without one is incomplete and restore refuses it
     writeRecord(opts.dir, 'inventory.mpk', 'inventory', inv);
-    await opts.commit?.(tree);
+    await opts.commit?.(tree, tFreeze);
   } catch (e) {
     // tracking ends with a failed dump: the process is left as it was before the chain began
     for (const t of trackers) { try { t.stop(); } catch { /* already stopped */ } }
@@ -146,8 +147,15 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   }
   release_(injections);
   const freezeMs = performance.now() - tFrozen;
-  if (opts.leaveRunning) thawTree(tree);
-  else killTree(tree);
+  // tracking ends after the freeze: unregistering walks every page table (30 ms a GiB), and a
+  // tree that is killed needs no unregistering at all
+  if (opts.leaveRunning) {
+    for (const t of trackers) t.stop();
+    thawTree(tree);
+  } else {
+    killTree(tree);
+    for (const t of trackers) t.release();
+  }
   const threads = [...tree.threads()].length;
   return { root: tree.root, processes: tree.procs.size, threads, pagesBytes, freezeMs, totalMs: performance.now() - t0 };
 }

@@ -11,7 +11,10 @@ import { ProcMem } from './ptrace/memory.js';
 import { readSmaps } from './proc/smaps.js';
 import { writeRecord, readRecord } from './image/store.js';
 import { localPages, type PageWriter } from './image/page-streams.js';
-import { IMAGE_ARCH, IMAGE_FORMAT_VERSION, type Inventory, type Pagemap, type TrackRecord } from './image/format.js';
+import { IMAGE_ARCH, IMAGE_FORMAT_VERSION, type Inventory, type Pagemap, type PstreeEntry, type TrackRecord } from './image/format.js';
+import type { PageRun } from './image/page-copy.js';
+import { isPlainAnonProc } from './mem/vma.js';
+import { pstreeOf } from './pstree.js';
 import { clipRuns } from './mem/track/ranges.js';
 import { UffdTracker } from './mem/track/uffd.js';
 import { bestBackend, type TrackBackend, type DirtyTracker } from './mem/track/index.js';
@@ -63,10 +66,12 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
   const tree = freezeTree(opts.pid);
   const tFrozen = performance.now();
   const sender = new FdSender();
-  const work: Array<{ pid: number; runs: Array<{ start: number; pages: number; force?: boolean }>; fresh: Array<[number, number]> }> = [];
+  const work: Array<{ pid: number; runs: PageRun[]; fresh: Array<[number, number]>; layout: Pagemap['layout'] }> = [];
   const tracks: TrackRecord[] = [];
+  let pstree: PstreeEntry[] = [];
   const injs: Injection[] = [];
   try {
+    pstree = pstreeOf(tree);
     for (const p of tree.order()) {
       if (p.zombie) continue;
       const probe = new ProcMem(p.pid);
@@ -81,10 +86,12 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
       if (!adopted && UffdTracker.reclaimStale(inj)) log.warn({ pid: p.pid }, 'stopped a dirty tracker an earlier godwit left behind');
       const tracker = adopted ?? UffdTracker.arm(inj);
       // shared memory is saved whole by the final dump: a link holds private pages only
-      const kept = readSmaps(p.pid).filter((v) => !['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]'].includes(v.name) && !v.shared)
+      const vmas = readSmaps(p.pid);
+      const kept = vmas.filter((v) => !['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]'].includes(v.name) && !v.shared)
         .map((v) => ({ start: v.start, end: v.end, force: !v.read }));
       const runs = clipRuns(tracker.collect(), kept);
-      work.push({ pid: p.pid, runs, fresh: tracker.lastAdded });
+      const layout = vmas.map((v) => ({ start: v.start, end: v.end, plain: isPlainAnonProc(v) }));
+      work.push({ pid: p.pid, runs, fresh: tracker.lastAdded, layout });
       inj.mapScratch(); // parking passes pointers; the scratch area is gone again before the thaw
       try {
         tracks.push({ pid: p.pid, backend: 'uffd', parkedFd: (tracker as UffdTracker).park(inj, sender) });
@@ -103,7 +110,7 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
   let bytes = 0;
   const pages = opts.pages ?? localPages(opts.dir);
   for (const w of work) {
-    const pm: Pagemap = { pid: w.pid, segments: await pages.write(`pages-${w.pid}`, w.pid, w.runs, true), fresh: w.fresh };
+    const pm: Pagemap = { pid: w.pid, segments: await pages.write(`pages-${w.pid}`, w.pid, w.runs, true), fresh: w.fresh, layout: w.layout };
     bytes += pm.segments.reduce((s, x) => s + x.totalPages, 0) * PAGE_SIZE;
     writeRecord(opts.dir, `pagemap-${w.pid}.mpk`, 'pagemap', pm);
   }
@@ -112,6 +119,7 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
     root: opts.pid, pageSize: PAGE_SIZE, xsaveSize: 0, cpuFlags: cpuFlags(), kind: 'pre-dump',
     ...(prev ? { parent: relative(opts.dir, prev) } : {}),
   };
+  writeRecord(opts.dir, 'pstree.mpk', 'pstree', { entries: pstree });
   writeRecord(opts.dir, 'inventory.mpk', 'inventory', inv);
   log.debug({ pid: opts.pid, bytes, freezeMs }, 'pre-dump written');
   return { processes: work.length, pagesBytes: bytes, freezeMs, totalMs: performance.now() - t0, backend };

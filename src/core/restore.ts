@@ -1,23 +1,19 @@
-// Restore a process tree from an image: a seed with the root's PID is seized, then every process
-// of the tree is forked from its parent by remote clone3 (with set_tid) so PIDs, parents, groups
-// and sessions come back as they were; each seed's address space, files, signals, threads and
-// credentials are then replaced with the image's, the registers set last, and the tree let go.
-// Until the final detach every seed is traced with PTRACE_O_EXITKILL: a failure or a crash of
-// godwit leaves nothing half-built behind.
-import { spawnSync } from 'node:child_process';
+// Restore a process tree from an image: seeds grow into the tree's processes (seeds.ts), then
+// each seed's address space, files, signals, threads and credentials are replaced with the
+// image's, the registers set last, and the tree let go. Until the final detach every seed is
+// traced with PTRACE_O_EXITKILL: a failure or a crash of godwit leaves nothing half-built behind.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { readImage, type Image } from './image/image.js';
-import type { PstreeEntry, ShmemObject } from './image/format.js';
-import { Injection, findSyscallInsn, SCRATCH_SIZE } from './ptrace/inject.js';
-import { ProcMem } from './ptrace/memory.js';
-import { ptrace, ptraceTry, PTRACE, PTRACE_O, PTRACE_EVENT, setSigmask } from './sys/ptrace.js';
+import type { ShmemObject } from './image/format.js';
+import { Injection, SCRATCH_SIZE } from './ptrace/inject.js';
+import { ptrace, ptraceTry, PTRACE, setSigmask } from './sys/ptrace.js';
 import { wait } from './sys/wait.js';
 import { sys, sysTry, addr } from './sys/libc.js';
 import { NR } from './sys/nr.js';
-import { PROT, MAP } from './sys/mman.js';
 import { killTry, SIG } from './sys/process.js';
-import { readMaps } from './proc/smaps.js';
-import { restoreMm, freeArea } from './mem/mm.js';
+import { restoreMm } from './mem/mm.js';
+import { SeedTree } from './seeds.js';
+import type { Prebuild } from './prebuild.js';
 import { FileOpener } from './files/fdtable.js';
 import { FdSender } from './files/transfer.js';
 import { rearmEpolls } from './files/epoll.js';
@@ -26,10 +22,8 @@ import { restoreSigactions, requeue } from './task/signals.js';
 import { restoreMisc, restoreCreds, restoreRlimits } from './task/creds.js';
 import { restoreThreadState, finishThread } from './task/thread.js';
 import { restoreItimers, restorePosixTimers } from './task/timers.js';
-import { nativeHelper } from './native.js';
 import { requireRoot } from './privileges.js';
 import { GodwitError } from './errors.js';
-import { errnoName } from './sys/errno.js';
 import { logger } from './log.js';
 import { cstr } from './sys/libc.js';
 
@@ -42,6 +36,10 @@ export interface RestoreOptions {
   pidWaitMs?: number;
   /** attach the tree's terminal fds to this terminal, in this session (CRIU's --shell-job) */
   shellJob?: boolean;
+  /** seeds and memory a migration built while its pre-copy ran */
+  prebuilt?: Prebuild;
+  /** the page files were checked as they arrived (an agent's incoming links): not read whole again */
+  pagesChecked?: boolean;
 }
 
 export interface RestoreResult {
@@ -53,7 +51,6 @@ export interface RestoreResult {
   giveTerminalBack?: () => void;
 }
 
-const HOP_SIZE = 1 << 20;
 const PR_SET_CHILD_SUBREAPER = 36;
 const CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000; // VM FS FILES SIGHAND THREAD SYSVSEM
 
@@ -66,10 +63,10 @@ function procState(pid: number): { state: string; comm: string } | null {
   }
 }
 
-/** Every PID and TID the image needs must be free; a zombie's is waited for, boundedly. */
-function ensurePidsFree(img: Image, waitMs: number): void {
+/** Every PID and TID the image needs must be free (or held by our own seeds); a zombie's is waited for, boundedly. */
+function ensurePidsFree(img: Image, waitMs: number, ours: Set<number>): void {
   const log = logger('restore');
-  const ids = img.pstree.entries.flatMap((e) => [e.pid, ...e.threads]);
+  const ids = img.pstree.entries.flatMap((e) => [e.pid, ...e.threads]).filter((id) => !ours.has(id));
   const deadline = Date.now() + waitMs;
   for (const id of new Set(ids)) {
     for (let said = false; ; ) {
@@ -80,111 +77,6 @@ function ensurePidsFree(img: Image, waitMs: number): void {
       }
       if (!said) { log.info({ pid: id }, 'PID held by a zombie; waiting for it to be reaped'); said = true; }
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
-    }
-  }
-}
-
-function waitStop(pid: number): void {
-  for (;;) {
-    const st = wait(pid);
-    if (st.kind === 'stopped' && (st.event === PTRACE_EVENT.STOP || st.signal === SIG.STOP)) return;
-    if (st.kind !== 'stopped') throw new GodwitError(`seed ${pid} died while being restored (${st.kind})`);
-    ptrace(PTRACE.CONT, pid, 0, 0);
-  }
-}
-
-/** The first seed, created by the C helper with the root's PID and orphaned to us or to init. */
-function spawnRootSeed(pid: number): number {
-  const r = spawnSync(nativeHelper('godwit-seed'), [String(pid)], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    const why = r.status === 17 ? `PID ${pid} is taken` : (r.stderr || '').trim() || `exit ${r.status}`;
-    throw new GodwitError(`cannot create a process with PID ${pid}: ${why}`, 6);
-  }
-  const got = Number(r.stdout.trim());
-  if (got !== pid) throw new GodwitError(`seed came up with PID ${got}, not ${pid}`);
-  ptrace(PTRACE.SEIZE, pid, 0, PTRACE_O.TRACEFORK | PTRACE_O.TRACECLONE | PTRACE_O.EXITKILL);
-  ptrace(PTRACE.INTERRUPT, pid);
-  waitStop(pid);
-  return pid;
-}
-
-class Builder {
-  readonly injs = new Map<number, Injection>();
-  readonly created: number[] = [];
-  scratch = 0;
-  hop = 0;
-  constructor(readonly img: Image) {}
-
-  /** fork (or clone a thread) from `parent` with the given id, by a remote clone3 */
-  cloneFrom(parent: Injection, tid: number, flags: number, exitSignal: number, viaTid = parent.pid): number {
-    parent.reset(16);
-    const setTid = Buffer.alloc(8);
-    setTid.writeBigUInt64LE(BigInt(tid), 0);
-    const setTidAt = parent.put(setTid);
-    const ca = Buffer.alloc(88);
-    ca.writeBigUInt64LE(BigInt(flags), 0);
-    ca.writeBigUInt64LE(BigInt(exitSignal), 32);
-    ca.writeBigUInt64LE(BigInt(setTidAt), 64);
-    ca.writeBigUInt64LE(1n, 72);
-    const r = parent.thread(viaTid).callRaw(NR.clone3, parent.put(ca), 88);
-    if (r < 0) {
-      throw new GodwitError(`cannot create ${flags ? 'thread' : 'process'} ${tid}: ${-r === 17 ? 'the ID is taken' : errnoName(-r)}`, 6);
-    }
-    if (r !== tid) throw new GodwitError(`clone3 gave ${r}, wanted ${tid}`);
-    this.created.push(tid);
-    waitStop(tid);
-    return tid;
-  }
-
-  createProcess(e: PstreeEntry, parent: Injection | null): void {
-    let inj: Injection;
-    if (!parent) {
-      this.created.push(spawnRootSeed(e.pid));
-      const probe = new ProcMem(e.pid);
-      inj = new Injection(e.pid, findSyscallInsn(e.pid, probe), false);
-      probe.close();
-      const layouts: Array<Array<{ start: number; end: number }>> = [...this.img.cores.values()].map((c) => c.mm.vmas);
-      layouts.push(readMaps(e.pid));
-      const area = freeArea(layouts, SCRATCH_SIZE + HOP_SIZE);
-      this.scratch = area;
-      this.hop = area + SCRATCH_SIZE;
-      inj.call('mmap(scratch)', NR.mmap, area, SCRATCH_SIZE, PROT.READ | PROT.WRITE | PROT.EXEC, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED_NOREPLACE, -1, 0);
-      inj.mem.write(area, Buffer.from([0x0f, 0x05]));
-      inj.scratch = area;
-      inj.insn = area;
-      inj.thread().insn = area;
-      // the seed's own fds (the helper's stdio) are not the tree's
-      inj.call('close_range', NR.close_range, 0, 0xffffffff, 0);
-    } else {
-      this.cloneFrom(parent, e.pid, 0, SIG.CHLD);
-      inj = new Injection(e.pid, this.scratch, false);
-      inj.scratch = this.scratch;
-    }
-    this.injs.set(e.pid, inj);
-    if (e.sid === e.pid) inj.call('setsid', NR.setsid);
-    for (const c of this.img.pstree.entries.filter((x) => x.ppid === e.pid && x.pid !== e.pid)) {
-      this.createProcess(c, inj);
-    }
-  }
-
-  setGroups(): void {
-    const log = logger('restore');
-    const pids = new Set(this.img.pstree.entries.map((e) => e.pid));
-    for (const e of this.img.pstree.entries) {
-      const inj = this.injs.get(e.pid)!;
-      if (e.sid === e.pid) continue; // a session leader leads its group too
-      if (e.pgid === e.pid || pids.has(e.pgid)) {
-        inj.call(`setpgid(${e.pgid})`, NR.setpgid, 0, e.pgid);
-      } else {
-        log.warn({ pid: e.pid, pgid: e.pgid }, 'process group leader is outside the tree; the process joins the restorer\'s group');
-      }
-    }
-  }
-
-  killAll(): void {
-    for (const pid of this.created) killTry(pid, SIG.KILL);
-    for (const pid of this.created) {
-      try { wait(pid); } catch { /* reaped already */ }
     }
   }
 }
@@ -208,16 +100,20 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
   const log = logger('restore');
   const t0 = performance.now();
   const img = readImage(opts.dir);
-  ensurePidsFree(img, opts.pidWaitMs ?? 10_000);
+  const phase = { readMs: performance.now() - t0, seedsMs: 0, mmMs: 0 };
+  // seeds grown during pre-copy, if the tree kept its shape; otherwise they are gone by now
+  const pre = opts.prebuilt?.adopt(img) ?? null;
+  ensurePidsFree(img, opts.pidWaitMs ?? 10_000, new Set(pre?.seeds.created));
   const files = new FileOpener(img.files, img.dir, opts.shellJob);
   const sender = new FdSender();
-  const b = new Builder(img);
+  const b = pre?.seeds ?? new SeedTree(img.pstree.entries, [...img.cores.values()].map((c) => c.mm.vmas));
   const root = img.pstree.entries[0]!;
   if (!opts.detach) sys('prctl(PR_SET_CHILD_SUBREAPER)', NR.prctl, PR_SET_CHILD_SUBREAPER, 1);
   try {
     files.openAll();
-    b.createProcess(root, null);
-    b.setGroups();
+    let t = performance.now();
+    if (!pre) b.grow();
+    phase.seedsMs = performance.now() - t;
     const shmemObjects = new Map<number, ShmemObject>(img.shmem.objects.map((o) => [o.id, o]));
     const shmemOwners = new Map<number, { pid: number; start: number; end: number }>();
     for (const e of img.pstree.entries) {
@@ -228,7 +124,13 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
         ...img.chain.flatMap((l) => (l.pagemaps.has(e.pid) ? [{ dir: l.dir, pagemap: l.pagemaps.get(e.pid)! }] : [])),
         { dir: img.dir, pagemap: img.pagemaps.get(e.pid)! },
       ];
-      await restoreMm(img.dir, inj, core.mm, layers, b.hop, shmemObjects, shmemOwners, (id) => files.ghosts.procPath(id));
+      t = performance.now();
+      const held = pre?.memory(e.pid);
+      await restoreMm(inj, core.mm, layers, {
+        dir: img.dir, hop: b.hop, shmemObjects, shmemOwners, ghostPath: (id) => files.ghosts.procPath(id),
+        ...(held ? { held } : {}), ...(opts.pagesChecked ? { pagesChecked: true } : {}),
+      });
+      phase.mmMs += performance.now() - t;
       sender.install(inj, core.fds.map((f) => ({ agentFd: files.fd(f.fileId), target: f.fd, cloexec: f.cloexec })));
       rearmEpolls(inj, core.fds, files.entries);
       restoreLocks(inj, core.locks, core.fds);
@@ -249,7 +151,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
       restorePosixTimers(inj, core.posixTimers);
       restoreCreds(inj, core);
     }
-    for (const e of img.pstree.entries) if (e.zombie) makeZombie(b.injs.get(e.pid)!, e.zombie);
+      for (const e of img.pstree.entries) if (e.zombie) makeZombie(b.injs.get(e.pid)!, e.zombie);
     // last remote call in each address space: the scratch area unmaps itself
     for (const e of img.pstree.entries) {
       if (e.zombie) continue;
@@ -261,13 +163,13 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
   } catch (e) {
     log.debug({ err: (e as Error).message }, 'restore failed; removing what was built');
     b.killAll();
-    for (const inj of b.injs.values()) inj.close();
     throw e;
   } finally {
     files.close();
     sender.close();
   }
   const buildMs = performance.now() - t0;
+  log.debug({ root: root.pid, buildMs, ...phase, builtAhead: !!pre }, 'tree built');
   let settled = false;
   const settle = (): void => {
     if (settled) throw new GodwitError('the restored tree was already let go or discarded');
@@ -278,7 +180,6 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
     discard: () => {
       settle();
       b.killAll();
-      for (const inj of b.injs.values()) inj.close();
       log.debug({ root: root.pid }, 'built tree discarded');
     },
     run: () => {

@@ -23,6 +23,11 @@ export async function cancel(call: OpCall, args: OpArgs['cancel']): Promise<{ ca
     const last = out.links[out.links.length - 1];
     abandon(call, mid, last ? ctx.state.link('outgoing', mid, last) : undefined);
   }
+  const incoming = ctx.registry.incoming.get(mid);
+  if (incoming?.prebuild) {
+    await incoming.prebuild.settled();
+    incoming.prebuild.drop('the migration was cancelled');
+  }
   if (ctx.registry.incoming.delete(mid)) {
     found = true;
     ctx.registry.decide(mid, 'discarded');

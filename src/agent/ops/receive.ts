@@ -11,6 +11,7 @@ import { FileSink, LinkReceiver, isImageFileName, type ReceiveStats } from '../.
 import type { OpArgs } from '../../pageserver/protocol.js';
 import { progressReporter, type OpCall } from '../context.js';
 import type { Incoming, Running } from '../registry.js';
+import { Prebuild } from '../../core/prebuild.js';
 
 export async function receive(call: OpCall, run: Running, m: Incoming, args: OpArgs['receive']): Promise<ReceiveStats> {
   const { ctx } = call;
@@ -50,6 +51,8 @@ export async function receive(call: OpCall, run: Running, m: Incoming, args: OpA
     verifyLink(partial, args.kind, expectedParent);
     renameSync(partial, final);
     m.links.push(args.link);
+    // built in the background while the next link streams; the restore waits for it
+    if (args.kind === 'pre-dump') void (m.prebuild ??= new Prebuild(m.id)).add(final);
     m.touched = Date.now();
     run.progress.phase = 'done';
     report(true);

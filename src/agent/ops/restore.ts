@@ -21,7 +21,10 @@ export async function restore(call: OpCall, run: Running, args: OpArgs['restore'
   const t0 = performance.now();
   let tree;
   try {
-    tree = await buildTree({ dir: ctx.state.link('incoming', m.id, 'final'), detach: true });
+    const tWait = performance.now();
+    await m.prebuild?.settled();
+    if (m.prebuild) ctx.log.debug({ migration: m.id, waitedMs: performance.now() - tWait, ...m.prebuild.stats }, 'memory built ahead');
+    tree = await buildTree({ dir: ctx.state.link('incoming', m.id, 'final'), detach: true, pagesChecked: true, ...(m.prebuild ? { prebuilt: m.prebuild } : {}) });
   } catch (e) {
     reg.decide(m.id, 'discarded');
     throw e;
@@ -58,6 +61,7 @@ export async function restore(call: OpCall, run: Running, args: OpArgs['restore'
   ctx.log.info({ migration: m.id, pid: tree.root, restoreMs, resumeMs }, 'restored');
   // the migration is over here: its key is spent
   reg.incoming.delete(m.id);
-  if (!args.keepImages) ctx.state.remove('incoming', m.id);
+  // after the answer: deleting a GiB of images takes longer than the whole freeze did
+  if (!args.keepImages) void ctx.state.removeLater('incoming', m.id).catch((e: unknown) => ctx.log.warn({ migration: m.id, err: errorMessage(e) }, 'cannot delete the images'));
   return { pid: tree.root, restoreMs, resumeMs };
 }

@@ -105,14 +105,14 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
     } else {
       // the tree stays frozen until the destination holds the whole image (and, held, until the
       // destination runs it); then it is killed
-      const commit = async (tree: FrozenTree): Promise<void> => {
+      const commit = async (tree: FrozenTree, frozenAt: number): Promise<void> => {
         const tDumped = performance.now();
         await finishStream();
         if (!args.hold) return;
         holding = true;
         const t = performance.now();
         await holdUntilSettled(call, run, client, tree, mid, {
-          dumpMs: round(tDumped - tStream), transferMs: round(t - tDumped), pagesBytes: sender.stats.pages, bytes: sender.stats.raw, wireBytes: sender.stats.wire,
+          dumpMs: round(tDumped - frozenAt), transferMs: round(t - tDumped), pagesBytes: sender.stats.pages, bytes: sender.stats.raw, wireBytes: sender.stats.wire,
         });
       };
       const r = await dump({

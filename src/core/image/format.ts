@@ -178,6 +178,11 @@ export interface Pagemap {
   segments: PageSegment[];
   /** mappings new since the parent image: older images hold nothing valid for these ranges */
   fresh?: Array<[number, number]>;
+  /**
+   * pre-dump links: every mapping when the link was taken, and whether it is plain private
+   * anonymous memory, which a destination may build while pre-copy goes on
+   */
+  layout?: Array<{ start: number; end: number; plain: boolean }>;
 }
 
 export interface ShmemObject { id: number; ino: number; size: number; owner: number; segments: PageSegment[] }

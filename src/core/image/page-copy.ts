@@ -10,6 +10,7 @@ import { readMaps, type ProcVma } from '../proc/smaps.js';
 import { CHUNK_BYTES, type PagemapEntry } from './format.js';
 
 export const WINDOW = 4 * CHUNK_BYTES; // 16 MiB: the memory a stream holds, whatever the process size
+const READ_GAP = 64 << 10;
 
 /** A run of pages; `force` runs go through /proc/PID/mem (not readable by the process itself). */
 export interface PageRun { start: number; pages: number; force?: boolean }
@@ -156,24 +157,40 @@ export function checkSegment(path: string, totalPages: number, chunkCrcs: number
   return null;
 }
 
-/** Copy a segment into process `pid`, checking every chunk before any of it is written. */
-export function copyIn(pid: number, path: string, entries: PagemapEntry[], chunkCrcs: number[]): void {
+/**
+ * Copy a segment into process `pid`, checking every chunk before any of it is written; with no
+ * checksums (the file was checked as it arrived), only the pages wanted are read.
+ */
+export function copyIn(pid: number, path: string, entries: PagemapEntry[], chunkCrcs: number[] | null): void {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
     const buf = Buffer.allocUnsafe(Math.min(WINDOW, Math.max(size, PAGE_SIZE)));
-    for (const s of slices([...entries].sort((a, b) => a.offset - b.offset))) {
-      // read whole checksum chunks even when only some of their pages are wanted
-      const len = Math.min(Math.ceil(s.len / CHUNK_BYTES) * CHUNK_BYTES, size - s.off);
+    const fill = (at: number, off: number, len: number): void => {
       for (let done = 0; done < len; ) {
-        const n = readSync(fd, buf, done, len - done, s.off + done);
-        if (n <= 0) throw new Error(`${path}: unexpected end of file at ${s.off + done}`);
+        const n = readSync(fd, buf, at + done, len - done, off + done);
+        if (n <= 0) throw new Error(`${path}: unexpected end of file at ${off + done}`);
         done += n;
       }
-      for (let c = 0; c < len; c += CHUNK_BYTES) {
-        const idx = (s.off + c) / CHUNK_BYTES;
-        if (crc32(buf.subarray(c, Math.min(c + CHUNK_BYTES, len))) !== chunkCrcs[idx]) {
-          throw new Error(`${path}: chunk ${idx} checksum mismatch: the page data is damaged`);
+    };
+    for (const s of slices([...entries].sort((a, b) => a.offset - b.offset))) {
+      if (!chunkCrcs) {
+        // one read per cluster of wanted pages: gaps up to READ_GAP are read through, not skipped
+        for (let i = 0; i < s.parts.length; ) {
+          const from = s.parts[i]!.fileOff;
+          let to = from + s.parts[i]!.len;
+          for (i++; i < s.parts.length && s.parts[i]!.fileOff - to <= READ_GAP; i++) to = Math.max(to, s.parts[i]!.fileOff + s.parts[i]!.len);
+          fill(from - s.off, from, to - from);
+        }
+      } else {
+        // read whole checksum chunks even when only some of their pages are wanted
+        const len = Math.min(Math.ceil(s.len / CHUNK_BYTES) * CHUNK_BYTES, size - s.off);
+        fill(0, s.off, len);
+        for (let c = 0; c < len; c += CHUNK_BYTES) {
+          const idx = (s.off + c) / CHUNK_BYTES;
+          if (crc32(buf.subarray(c, Math.min(c + CHUNK_BYTES, len))) !== chunkCrcs[idx]) {
+            throw new Error(`${path}: chunk ${idx} checksum mismatch: the page data is damaged`);
+          }
         }
       }
       vmBatches(true, pid, buf, s.off, s.parts);

@@ -11,7 +11,7 @@ import { GodwitError, ImageError } from '../errors.js';
 
 type JobBody =
   | { op: 'out'; pid: number; path: string; runs: PageRun[]; tolerant: boolean }
-  | { op: 'in'; pid: number; path: string; entries: PagemapEntry[]; chunkCrcs: number[] };
+  | { op: 'in'; pid: number; path: string; entries: PagemapEntry[]; chunkCrcs: number[] | null };
 export type StreamJob = JobBody & { id: number };
 export type StreamReply = { id: number; ok: true; out?: CopyOutResult } | { id: number; ok: false; error: string };
 
@@ -107,7 +107,8 @@ export function checkSegments(dir: string, segments: PageSegment[]): void {
   }
 }
 
-export async function readSegments(dir: string, pid: number, segments: PageSegment[]): Promise<void> {
+/** `checked`: the files were checked as they arrived; only the pages wanted are read, not whole chunks. */
+export async function readSegments(dir: string, pid: number, segments: PageSegment[], checked = false): Promise<void> {
   const bytes = segments.reduce((s, x) => s + x.totalPages * PAGE_SIZE, 0);
   const fail = (s: PageSegment, msg: string): never => {
     if (/checksum|end of file/.test(msg)) throw new ImageError(join(dir, s.file), msg.replace(/^.*?: /, ''));
@@ -115,11 +116,11 @@ export async function readSegments(dir: string, pid: number, segments: PageSegme
   };
   if (segments.length <= 1 || bytes < INLINE_BYTES) {
     for (const s of segments) {
-      try { copyIn(pid, join(dir, s.file), s.entries, s.chunkCrcs); } catch (e) { fail(s, (e as Error).message); }
+      try { copyIn(pid, join(dir, s.file), s.entries, checked ? null : s.chunkCrcs); } catch (e) { fail(s, (e as Error).message); }
     }
     return;
   }
   pool ??= new Pool();
-  const replies = await Promise.all(segments.map((s) => pool!.run({ op: 'in', pid, path: join(dir, s.file), entries: s.entries, chunkCrcs: s.chunkCrcs })));
+  const replies = await Promise.all(segments.map((s) => pool!.run({ op: 'in', pid, path: join(dir, s.file), entries: s.entries, chunkCrcs: checked ? null : s.chunkCrcs })));
   replies.forEach((r, i) => { if (!r.ok) fail(segments[i]!, r.error); });
 }

@@ -2,7 +2,8 @@
 // mapping every VMA at its address in a seed, writing the pages in large process_vm_writev calls,
 // then PR_SET_MM_MAP for brk/arg/env/auxv/exe.
 import { openSync, closeSync, readFileSync, readlinkSync } from 'node:fs';
-import { readSmaps, readMaps, type ProcVma } from '../proc/smaps.js';
+import { resolve } from 'node:path';
+import { readMaps, readSmapsSince, type ProcVma } from '../proc/smaps.js';
 import type { ProcStat } from '../proc/stat.js';
 import { NR } from '../sys/nr.js';
 import { PROT, MAP, MREMAP, MADV, PAGE_SIZE } from '../sys/mman.js';
@@ -10,12 +11,12 @@ import type { Injection } from '../ptrace/inject.js';
 import type { MmCore, Pagemap, PageSegment, ShmemObject, VmaEntry } from '../image/format.js';
 import { readSegments, type PageWriter } from '../image/page-streams.js';
 import type { PageRun } from '../image/page-copy.js';
-import { toVmaEntry, pagesInImage } from './vma.js';
+import { toVmaEntry, pagesInImage, isPlainAnon } from './vma.js';
 import { scanPages, pagemapBuffer } from './pagemap.js';
 import type { ShmemDumper } from './shmem.js';
 import type { GhostDumper } from '../files/ghost.js';
 import type { DirtyTracker } from './track/tracker.js';
-import { clipRuns, subtract, append, type Range } from './track/ranges.js';
+import { clipRuns, subtract, append, union, type Range } from './track/ranges.js';
 import { GodwitError } from '../errors.js';
 import { cstr } from '../sys/libc.js';
 import { O } from '../files/flags.js';
@@ -29,9 +30,11 @@ export interface MmDump { mm: MmCore; pagemap: Pagemap; bytes: number }
  */
 export async function dumpMm(
   pages: PageWriter, inj: Injection, stat: ProcStat, shmem: ShmemDumper, ghosts: GhostDumper, tracker?: DirtyTracker,
+  smapsBefore?: ProcVma[],
 ): Promise<MmDump> {
   const pid = inj.pid;
-  const vmas = readSmaps(pid).filter((v) => v.start !== inj.scratch && v.name !== "[vsyscall]");
+  // the scratch area came after `smapsBefore` was read: left out before comparing
+  const vmas = readSmapsSince(pid, smapsBefore, inj.scratch).filter((v) => v.name !== '[vsyscall]');
   const entries = vmas.map((v) => toVmaEntry(pid, v, ghosts));
   const brk = inj.call('brk', NR.brk, 0);
   const pmFd = openSync(`/proc/${pid}/pagemap`, 'r');
@@ -86,34 +89,81 @@ export interface PageLayer { dir: string; pagemap: Pagemap }
 
 
 /**
+ * Memory a seed already holds, built while pre-copy ran (see prebuild.ts): inside `ranges`, what
+ * the links in `layers` (resolved directories) put there, each page from the newest of them.
+ */
+export interface HeldMemory { ranges: Range[]; layers: Set<string> }
+
+/** Mappings the seed can keep as they are: plain private anonymous memory, held whole and still valid. */
+function keptVmas(vmas: VmaEntry[], layers: PageLayer[], held: HeldMemory): VmaEntry[] {
+  // a link the seed has not seen may have found a mapping new: what the seed holds there is stale
+  const valid = subtract(held.ranges, layers.filter((l) => !held.layers.has(resolve(l.dir))).flatMap((l) => l.pagemap.fresh ?? []));
+  return vmas.filter((v) => isPlainAnon(v) && subtract([[v.start, v.end]], valid).length === 0);
+}
+
+/**
  * What each link contributes, oldest first: an older link's pages count only inside mappings the
  * final image has, and not where a newer link found a mapping new (its old contents are stale).
+ * Where the seed already holds memory, the links it has seen contribute nothing more.
  */
-function layerSegments(layers: PageLayer[], vmas: VmaEntry[]): Array<{ dir: string; segments: PageSegment[] }> {
+function layerSegments(layers: PageLayer[], vmas: VmaEntry[], held?: HeldMemory): Array<{ dir: string; segments: PageSegment[] }> {
   const final: Range[] = vmas.filter((v) => v.kind === 'anon' || (v.kind === 'file' && !v.shared)).map((v) => [v.start, v.end]);
   return layers.map((l, i) => {
     if (i === layers.length - 1) return { dir: l.dir, segments: l.pagemap.segments };
-    const allowed = subtract(final, layers.slice(i + 1).flatMap((n) => n.pagemap.fresh ?? []));
-    const segments = l.pagemap.segments.map((s) => ({
-      ...s,
-      entries: s.entries.flatMap((e) => allowed.flatMap(([a, b]) => {
-        const st = Math.max(a, e.start), en = Math.min(b, e.start + e.pages * PAGE_SIZE);
-        return en > st ? [{ start: st, pages: (en - st) / PAGE_SIZE, offset: e.offset + (st - e.start) }] : [];
-      })),
-    }));
-    return { dir: l.dir, segments };
+    let allowed = subtract(final, layers.slice(i + 1).flatMap((n) => n.pagemap.fresh ?? []));
+    if (held?.layers.has(resolve(l.dir))) allowed = subtract(allowed, held.ranges);
+    return { dir: l.dir, segments: clipSegments(l.pagemap.segments, allowed) };
   });
 }
 
-export async function restoreMm(
-  dir: string, inj: Injection, mm: MmCore, layers: PageLayer[], hop: number,
-  shmemObjects: Map<number, ShmemObject>, shmemOwnerStart: Map<number, { pid: number; start: number; end: number }>,
-  ghostPath: (id: number) => string,
-): Promise<void> {
+/** The entries of each segment cut down to the parts inside `allowed`. */
+export function clipSegments(segments: PageSegment[], allowed: Range[]): PageSegment[] {
+  const ok = union(allowed);
+  // a link holds up to hundreds of thousands of entries: find each one's first range by bisection
+  const first = (addr: number): number => {
+    let lo = 0, hi = ok.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (ok[mid]![1] <= addr) lo = mid + 1; else hi = mid; }
+    return lo;
+  };
+  return segments.map((s) => {
+    const entries: PageSegment['entries'] = [];
+    for (const e of s.entries) {
+      const end = e.start + e.pages * PAGE_SIZE;
+      for (let i = first(e.start); i < ok.length && ok[i]![0] < end; i++) {
+        const st = Math.max(ok[i]![0], e.start), en = Math.min(ok[i]![1], end);
+        if (en > st) entries.push({ start: st, pages: (en - st) / PAGE_SIZE, offset: e.offset + (st - e.start) });
+      }
+    }
+    return { ...s, entries };
+  });
+}
+
+/** What restoring one address space needs beyond its own records. */
+export interface MmRestore {
+  dir: string;
+  /** a free range where the seed's vDSO waits on its way */
+  hop: number;
+  shmemObjects: Map<number, ShmemObject>;
+  /** shared memory already mapped by a process of the tree: the others map it from there */
+  shmemOwners: Map<number, { pid: number; start: number; end: number }>;
+  ghostPath: (id: number) => string;
+  /** memory the seed built while pre-copy ran */
+  held?: HeldMemory;
+  /** the page files were checked chunk by chunk as they arrived: read only the pages wanted */
+  pagesChecked?: boolean;
+}
+
+export async function restoreMm(inj: Injection, mm: MmCore, layers: PageLayer[], ctx: MmRestore): Promise<void> {
+  const { dir, hop, shmemObjects, shmemOwners: shmemOwnerStart, ghostPath, held } = ctx;
   const pid = inj.pid;
+  const kept = held ? keptVmas(mm.vmas, layers, held) : [];
+  const keptRanges: Range[] = kept.map((v) => [v.start, v.end]);
   const seed = readMaps(pid);
   const keep = (v: ProcVma) => v.start === inj.scratch || (SPECIAL as readonly string[]).includes(v.name.slice(1, -1)) || v.name === '[vsyscall]';
-  for (const v of seed) if (!keep(v)) inj.call('munmap', NR.munmap, v.start, v.end - v.start);
+  for (const v of seed) {
+    if (keep(v)) continue;
+    for (const [a, b] of subtract([[v.start, v.end]], keptRanges)) inj.call('munmap', NR.munmap, a, b - a);
+  }
   moveVdso(inj, seed, mm.vmas, hop);
 
   const fds = new Map<string, number>();
@@ -127,7 +177,7 @@ export async function restoreMm(
     }
     return fd;
   };
-  const pageLayers = layerSegments(layers, mm.vmas);
+  const pageLayers = layerSegments(layers, mm.vmas, held && { ranges: keptRanges, layers: held.layers });
   const withPages = new Set<number>();
   for (const e of pageLayers.flatMap((l) => l.segments.flatMap((s) => s.entries))) {
     const v = mm.vmas.find((x) => e.start >= x.start && e.start < x.end);
@@ -135,7 +185,7 @@ export async function restoreMm(
   }
   const tempWrite: VmaEntry[] = [];
   for (const v of mm.vmas) {
-    if ((SPECIAL as readonly string[]).includes(v.kind) || v.kind === 'vsyscall') continue;
+    if ((SPECIAL as readonly string[]).includes(v.kind) || v.kind === 'vsyscall' || kept.includes(v)) continue;
     const len = v.end - v.start;
     let prot = v.prot;
     const owner = v.shmemId !== undefined ? shmemOwnerStart.get(v.shmemId) : undefined;
@@ -163,13 +213,16 @@ export async function restoreMm(
   }
   for (const fd of fds.values()) inj.call('close', NR.close, fd);
 
-  for (const l of pageLayers) await readSegments(l.dir, pid, l.segments);
+  for (const l of pageLayers) await readSegments(l.dir, pid, l.segments, ctx.pagesChecked);
   for (const v of mm.vmas) {
     if (v.kind !== 'shmem' || v.shmemId === undefined) continue;
     const o = shmemObjects.get(v.shmemId);
-    if (o && o.owner === pid) await readSegments(dir, pid, o.segments);
+    if (o && o.owner === pid) await readSegments(dir, pid, o.segments, ctx.pagesChecked);
   }
   for (const v of tempWrite) inj.call('mprotect', NR.mprotect, v.start, v.end - v.start, v.prot);
+  // built ahead read-write, whatever the mapping's protection is now
+  for (const v of kept) if (v.prot !== (PROT.READ | PROT.WRITE)) inj.call('mprotect', NR.mprotect, v.start, v.end - v.start, v.prot);
+  if (held) logger('mm').debug({ pid, kept: kept.length, keptBytes: keptRanges.reduce((t, [a, b]) => t + b - a, 0) }, 'memory built ahead kept');
   applyAdvice(inj, mm.vmas);
   setMmMap(inj, mm);
 }

@@ -68,3 +68,16 @@ export function pagesInImage(e: VmaEntry): 'all-present' | 'anon-only' | 'none' 
     default: return 'none';
   }
 }
+
+/**
+ * Memory a destination may build ahead while pre-copy runs: private anonymous memory that a plain
+ * mmap makes again, nothing else to its shape (no stack growing down, no MAP_NORESERVE).
+ */
+export function isPlainAnon(v: Pick<VmaEntry, 'kind' | 'shared' | 'growsDown' | 'noReserve' | 'name'>): boolean {
+  return v.kind === 'anon' && !v.shared && !v.growsDown && !v.noReserve && (v.name === '' || v.name === '[heap]');
+}
+
+/** The same, for a mapping as /proc shows it. */
+export function isPlainAnonProc(v: ProcVma): boolean {
+  return isPlainAnon({ kind: kindOf(v), shared: v.shared, growsDown: v.vmFlags.includes('gd'), noReserve: v.vmFlags.includes('nr'), name: v.name });
+}

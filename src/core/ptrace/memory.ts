@@ -26,5 +26,9 @@ export class ProcMem {
       off += n;
     }
   }
-  close(): void { closeSync(this.fd); }
+  /** Once: a second close must not hit an fd number reused since. */
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
 }

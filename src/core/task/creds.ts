@@ -18,8 +18,21 @@ export function dumpCreds(pid: number, st: ProcStatus): Creds {
 }
 
 /** Read from inside: prlimit on another user's task needs its uids to match ours, even for root. */
+/**
+ * Read from outside with prlimit64 on the PID, as they are set, when the kernel lets us (it does
+ * not for a process that changed its credentials in some ways): no remote calls then.
+ */
 export function dumpRlimits(inj: Injection): Array<[string, string]> {
   const out: Array<[string, string]> = [];
+  try {
+    for (let r = 0; r < RLIMIT_NLIMITS; r++) {
+      const l = prlimit(inj.pid, r);
+      out.push([l.cur.toString(16), l.max.toString(16)]);
+    }
+    return out;
+  } catch {
+    out.length = 0;
+  }
   inj.reset();
   const old = inj.space(16);
   for (let r = 0; r < RLIMIT_NLIMITS; r++) {

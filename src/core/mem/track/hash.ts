@@ -81,7 +81,10 @@ export class HashTracker implements DirtyTracker {
   }
 
   stop(): void {
-    closeSync(this.pagemap);
+    if (this.pagemap >= 0) closeSync(this.pagemap);
+    this.pagemap = -1;
     this.ranges.clear();
   }
+
+  release(): void { this.stop(); }
 }

@@ -55,3 +55,27 @@ export function subtract(ranges: Range[], holes: Range[]): Range[] {
 export function append<T>(to: T[], from: T[]): void {
   for (const x of from) to.push(x);
 }
+
+/** Sorted, with overlapping and touching ranges joined. */
+export function union(...lists: Range[][]): Range[] {
+  const all = lists.flat().filter(([s, e]) => e > s).sort((a, b) => a[0] - b[0]);
+  const out: Range[] = [];
+  for (const [s, e] of all) {
+    const last = out[out.length - 1];
+    if (last && s <= last[1]) last[1] = Math.max(last[1], e);
+    else out.push([s, e]);
+  }
+  return out;
+}
+
+/** The parts of `a` that `b` covers too. */
+export function intersect(a: Range[], b: Range[]): Range[] {
+  const x = union(a), y = union(b);
+  const out: Range[] = [];
+  for (let i = 0, j = 0; i < x.length && j < y.length; ) {
+    const s = Math.max(x[i]![0], y[j]![0]), e = Math.min(x[i]![1], y[j]![1]);
+    if (e > s) out.push([s, e]);
+    if (x[i]![1] < y[j]![1]) i++; else j++;
+  }
+  return out;
+}

@@ -35,6 +35,9 @@ export class SoftDirtyTracker implements DirtyTracker {
   }
 
   stop(): void {
-    closeSync(this.pagemap);
+    if (this.pagemap >= 0) closeSync(this.pagemap);
+    this.pagemap = -1;
   }
+
+  release(): void { this.stop(); }
 }

@@ -20,6 +20,8 @@ export interface DirtyTracker {
   readonly lastAdded: Array<[number, number]>;
   /** End tracking and leave the process as it was (no registration, no protection). */
   stop(): void;
+  /** Let go of a process that is killed: no need to undo anything in it. */
+  release(): void;
 }
 
 /** The ranges a tracker follows: private and shared memory a dump would save. */

@@ -96,6 +96,7 @@ export class UffdTracker implements DirtyTracker {
     sender.install(inj, [{ agentFd: this.uffd, target, cloexec: true }]);
     closeSync(this.pagemap);
     close(this.uffd);
+    this.uffd = -1;
     return target;
   }
 
@@ -159,14 +160,22 @@ export class UffdTracker implements DirtyTracker {
   }
 
   stop(): void {
+    if (this.uffd < 0) return;
     for (const v of trackable(this.pid)) {
       const r = Buffer.alloc(16);
       r.writeBigUInt64LE(BigInt(v.start), 0);
       r.writeBigUInt64LE(BigInt(v.end - v.start), 8);
       sysTry(NR.ioctl, this.uffd, UFFDIO_UNREGISTER, addr(r));
     }
+    this.release();
+  }
+
+  /** Our fds only: once the process is gone, its registrations went with its memory. */
+  release(): void {
+    if (this.uffd < 0) return;
     closeSync(this.pagemap);
     close(this.uffd);
+    this.uffd = -1;
   }
 }
 

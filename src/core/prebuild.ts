@@ -1,0 +1,160 @@
+// The destination of a migration builds the tree while pre-copy still runs, so that the freeze
+// no longer has to wait for the whole memory to be written. At the first link it grows the seeds
+// (PIDs, parents, groups, sessions: the link's pstree), and after each link it brings their plain
+// anonymous memory up to date: mappings the link no longer has are dropped, mappings the link
+// found new are made again empty, and the link's pages are written in. The final restore keeps
+// whatever mapping is still valid and writes only the final dump's pages into it.
+//
+// It is a cache, never the truth: the image chain stays on disk, and a restore that cannot use
+// what was built (the tree changed shape, a seed died, the scratch area is now in the way) kills
+// the seeds and builds from the images as it always does.
+import { readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { readRecord } from './image/store.js';
+import type { Image } from './image/image.js';
+import type { Pagemap, Pstree } from './image/format.js';
+import { readSegments } from './image/page-streams.js';
+import { SeedTree, sameShape, HOP_SIZE } from './seeds.js';
+import { SCRATCH_SIZE } from './ptrace/inject.js';
+import { readMaps } from './proc/smaps.js';
+import { clipSegments, type HeldMemory } from './mem/mm.js';
+import { subtract, intersect, union, type Range } from './mem/track/ranges.js';
+import { NR } from './sys/nr.js';
+import { PROT, MAP } from './sys/mman.js';
+import { errnoName } from './sys/errno.js';
+import { logger } from './log.js';
+
+const SPECIAL = new Set(['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]']);
+
+interface Held {
+  /** memory this seed holds that is valid for the links applied */
+  ranges: Range[];
+  /** where nothing may be built: the scratch area and its hop, the seed's vDSO until it moves */
+  reserved: Range[];
+}
+
+export interface PrebuildStats { links: number; bytes: number; ms: number }
+
+export class Prebuild {
+  private seeds: SeedTree | null = null;
+  private held = new Map<number, Held>();
+  private applied: string[] = [];
+  private queue: Promise<void> = Promise.resolve();
+  private log = logger('prebuild');
+  readonly stats: PrebuildStats = { links: 0, bytes: 0, ms: 0 };
+
+  constructor(private label: string) {}
+
+  /** Bring the seeds up to this link, after the ones before it. Never throws: a failure drops the build. */
+  add(dir: string): Promise<void> {
+    this.queue = this.queue.then(async () => {
+      if (this.broken) return;
+      const t0 = performance.now();
+      try {
+        await this.apply(resolve(dir));
+        this.stats.links++;
+        this.stats.ms += performance.now() - t0;
+      } catch (e) {
+        this.drop(`link ${dir} could not be built: ${(e as Error).message}`);
+      }
+    });
+    return this.queue;
+  }
+
+  /** Every link added so far is built (or the build was dropped). */
+  settled(): Promise<void> { return this.queue; }
+
+  private broken = false;
+
+  /** Give up on what was built: the seeds are killed, their PIDs free again. */
+  drop(why: string): void {
+    if (!this.broken) this.log.info({ migration: this.label, why }, 'memory built ahead dropped');
+    this.broken = true;
+    this.seeds?.killAll();
+    this.seeds = null;
+    this.held.clear();
+  }
+
+  /**
+   * For the final restore: the seeds and what each holds, when they fit the final image; else
+   * null, and the seeds are gone.
+   */
+  adopt(img: Image): { seeds: SeedTree; memory: (pid: number) => HeldMemory | undefined } | null {
+    const seeds = this.seeds;
+    if (!seeds || this.broken) { this.drop('nothing was built'); return null; }
+    const chain = img.chain.map((l) => resolve(l.dir));
+    const why = !sameShape(seeds.entries, img.pstree.entries) ? 'the tree changed shape during pre-copy'
+      : !seeds.clearOf([...img.cores.values()].map((c) => c.mm.vmas)) ? 'the process mapped memory where the seeds keep their scratch area'
+        : this.applied.some((d, i) => chain[i] !== d) ? 'the final dump is not the end of the links that were built'
+          : [...seeds.injs.keys()].some((pid) => !waitingForUs(pid)) ? 'a seed died'
+            : null;
+    if (why) { this.drop(why); return null; }
+    this.seeds = null; // the restore owns them now
+    const layers = new Set(this.applied);
+    return {
+      seeds,
+      memory: (pid) => {
+        const h = this.held.get(pid);
+        return h ? { ranges: h.ranges, layers } : undefined;
+      },
+    };
+  }
+
+  private async apply(dir: string): Promise<void> {
+    const entries = readRecord<Pstree>(dir, 'pstree.mpk', 'pstree').entries;
+    const pagemaps = new Map(readdirSync(dir).filter((f) => /^pagemap-\d+\.mpk$/.test(f))
+      .map((f) => readRecord<Pagemap>(dir, f, 'pagemap')).map((pm) => [pm.pid, pm]));
+    if (!this.seeds) this.grow(entries, [...pagemaps.values()].map((pm) => pm.layout ?? []));
+    else if (!sameShape(this.seeds.entries, entries)) throw new Error('the tree changed shape');
+    const seeds = this.seeds!;
+    for (const [pid, h] of this.held) {
+      const inj = seeds.injs.get(pid)!;
+      const pm = pagemaps.get(pid);
+      const fresh: Range[] = union(pm?.fresh ?? []);
+      const plain: Range[] = subtract(union((pm?.layout ?? []).filter((v) => v.plain).map((v): Range => [v.start, v.end])), h.reserved);
+      // still valid: held before, still plain memory, and not found new by this link
+      const stay = intersect(subtract(h.ranges, fresh), plain);
+      for (const [a, b] of subtract(h.ranges, stay)) inj.call('munmap', NR.munmap, a, b - a);
+      const made: Range[] = [];
+      for (const [a, b] of intersect(plain, fresh)) {
+        const r = inj.thread().callRaw(NR.mmap, a, b - a, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED_NOREPLACE, -1, 0);
+        if (r === a) made.push([a, b]);
+        else this.log.debug({ pid, start: a.toString(16), errno: r < 0 ? errnoName(-r) : r }, 'cannot build this range ahead');
+      }
+      h.ranges = union(stay, made);
+      if (!pm) continue;
+      const segments = clipSegments(pm.segments, h.ranges);
+      this.stats.bytes += segments.reduce((t, s) => t + s.entries.reduce((u, e) => u + e.pages, 0), 0) * 4096;
+      await readSegments(dir, pid, segments, true);
+    }
+    this.applied.push(dir);
+  }
+
+  /** The seeds, each emptied but for its scratch area and vDSO, at the first link. */
+  private grow(entries: Pstree['entries'], layouts: Array<Array<{ start: number; end: number }>>): void {
+    const seeds = new SeedTree(entries, layouts);
+    this.seeds = seeds;
+    seeds.grow();
+    for (const e of entries) {
+      if (e.zombie) continue;
+      const inj = seeds.injs.get(e.pid)!;
+      const reserved: Range[] = [[seeds.scratch, seeds.scratch + SCRATCH_SIZE + HOP_SIZE]];
+      for (const v of readMaps(e.pid)) {
+        if (v.start === seeds.scratch) continue;
+        if (SPECIAL.has(v.name)) { reserved.push([v.start, v.end]); continue; }
+        inj.call('munmap', NR.munmap, v.start, v.end - v.start);
+      }
+      this.held.set(e.pid, { ranges: [], reserved: union(reserved) });
+    }
+  }
+}
+
+/** Stopped under our ptrace, as a seed waits: not killed, not a zombie. */
+function waitingForUs(pid: number): boolean {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return st[st.lastIndexOf(')') + 2] === 't';
+  } catch {
+    return false;
+  }
+}
