@@ -70,6 +70,8 @@ export interface MigrationReport {
   iterations: IterationReport[];
   downtime?: { totalMs: number; dumpMs: number; transferMs: number; restoreMs: number; resumeMs: number; otherMs: number };
   final?: { pagesBytes: number; bytes: number; wireBytes: number };
+  /** memory the destination built while pre-copy ran and kept: the restore did not write it again */
+  builtAheadBytes?: number;
   /** wire bytes over page bytes, all links */
   compressionRatio: number;
   warnings: string[];
@@ -264,6 +266,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
       totalMs: r1(totalDown), dumpMs: r1(down.dumpMs), transferMs: r1(down.transferMs), restoreMs: r1(down.restoreMs), resumeMs: r1(down.resumeMs),
       otherMs: r1(Math.max(0, totalDown - down.dumpMs - down.transferMs - down.restoreMs - down.resumeMs)),
     };
+    report.builtAheadBytes = builtData.keptBytes ?? resumed.keptBytes;
     report.final = { pagesBytes: heldData.pagesBytes ?? 0, bytes: heldData.bytes ?? 0, wireBytes: heldData.wireBytes ?? 0 };
     report.outcome = 'migrated';
     show({ phase: 'done' });

@@ -71,6 +71,7 @@ export function formatReport(r: MigrationReport): string {
   }
   if (r.final) L.push(`  final  ${mb(r.final.pagesBytes).padStart(10)} of pages, ${mb(r.final.wireBytes).padStart(10)} on the wire`);
   if (r.convergedBecause) L.push(`pre-copy stopped: ${r.convergedBecause}`);
+  if (r.builtAheadBytes !== undefined) L.push(`memory built on ${r.to} during pre-copy and kept: ${mb(r.builtAheadBytes)}`);
   if (r.downtime) {
     const d = r.downtime;
     L.push(`downtime ${d.totalMs} ms: final dump ${d.dumpMs} ms (freeze, state, dirty pages), transfer and check ${d.transferMs} ms, ` +

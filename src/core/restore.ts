@@ -91,6 +91,8 @@ export interface BuiltTree {
   processes: number;
   /** from the start of the restore until the tree was built */
   buildMs: number;
+  /** memory built during pre-copy (see prebuild.ts) that the tree kept */
+  keptBytes: number;
   run(): RestoreResult;
   discard(): void;
 }
@@ -101,6 +103,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
   const t0 = performance.now();
   const img = readImage(opts.dir);
   const phase = { readMs: performance.now() - t0, seedsMs: 0, mmMs: 0 };
+  let keptBytes = 0;
   // seeds grown during pre-copy, if the tree kept its shape; otherwise they are gone by now
   const pre = opts.prebuilt?.adopt(img) ?? null;
   ensurePidsFree(img, opts.pidWaitMs ?? 10_000, new Set(pre?.seeds.created));
@@ -126,7 +129,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
       ];
       t = performance.now();
       const held = pre?.memory(e.pid);
-      await restoreMm(inj, core.mm, layers, {
+      keptBytes += await restoreMm(inj, core.mm, layers, {
         dir: img.dir, hop: b.hop, shmemObjects, shmemOwners, ghostPath: (id) => files.ghosts.procPath(id),
         ...(held ? { held } : {}), ...(opts.pagesChecked ? { pagesChecked: true } : {}),
       });
@@ -169,14 +172,14 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
     sender.close();
   }
   const buildMs = performance.now() - t0;
-  log.debug({ root: root.pid, buildMs, ...phase, builtAhead: !!pre }, 'tree built');
+  log.debug({ root: root.pid, buildMs, ...phase, keptBytes }, 'tree built');
   let settled = false;
   const settle = (): void => {
     if (settled) throw new GodwitError('the restored tree was already let go or discarded');
     settled = true;
   };
   return {
-    root: root.pid, processes: img.pstree.entries.length, buildMs,
+    root: root.pid, processes: img.pstree.entries.length, buildMs, keptBytes,
     discard: () => {
       settle();
       b.killAll();

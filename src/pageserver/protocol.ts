@@ -125,7 +125,7 @@ export type EventKind = 'progress' | 'ready' | 'held' | 'built';
 /**
  * `held`: a held dump's tree is frozen and the peer holds the whole image; `data` has the
  * phases' times (dumpMs, transferMs) and byte counts (pagesBytes, bytes, wireBytes). `built`: a held restore's tree is
- * built; `data` has pid and restoreMs.
+ * built; `data` has pid, restoreMs and keptBytes (memory built during pre-copy and kept).
  */
 export interface Event { t: 'event'; id: number; kind: EventKind; progress?: Progress; data?: Record<string, number> }
 

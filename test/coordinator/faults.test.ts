@@ -102,6 +102,10 @@ for (const f of faults) {
       try { return p > 0 && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'bigcounter' ? p : -1; } catch { return -1; }
     };
     const b = onB();
+    // nor the seeds B grew for it during pre-copy
+    const seed = c.rootPid('b', target.nsPid!);
+    const seedLeft = seed > 0 && (() => { try { return readFileSync(`/proc/${seed}/comm`, 'utf8').trim() === 'godwit-seed'; } catch { return false; } })();
+    assert.ok(!seedLeft, 'a seed grown on B during pre-copy was left behind');
     let where: string;
     if (f.expect === 'source') {
       assert.ok(alive(target.pid), `the process is gone from A\n${r.stderr}`);

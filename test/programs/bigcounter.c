@@ -3,11 +3,16 @@
  * page, or DIRTY_MBPS megabytes a second of them, so pre-copy always finds something dirty) and
  * prints "TICK n" every 100 steps. On SIGUSR2 every page is checked against
  * its version and the count goes with PASS: the count goes on from where it was, and not one
- * byte of memory changed on the way. */
+ * byte of memory changed on the way. On SIGUSR1 it forks a child that waits (a tree that changes
+ * shape while it is pre-copied), which must still be its child at the check. */
 #include "proto.h"
 #include <stdint.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <sys/wait.h>
+
+static volatile sig_atomic_t forkreq;
+static void on_usr1(int s) { (void)s; forkreq = 1; }
 
 #define PG 4096UL
 
@@ -18,6 +23,8 @@ static void fill(uint64_t *p, uint64_t page, uint8_t v) {
 
 int main(int argc, char **argv) {
   proto_start();
+  signal(SIGUSR1, on_usr1);
+  pid_t child = 0;
   size_t len = (argc > 1 ? strtoul(argv[1], 0, 10) : 256) << 20, pages = len / PG;
   char *m = mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   uint8_t *ver = mmap(0, pages, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -39,6 +46,12 @@ int main(int argc, char **argv) {
       fill((uint64_t *)(m + i * PG), i, ++ver[i]);
       done++;
     } while (done < due);
+    if (forkreq == 1) {
+      forkreq = 2;
+      child = fork();
+      if (child == 0) for (;;) pause();
+      printf("FORKED %d\n", (int)child); fflush(stdout);
+    }
     if (++n % 100 == 0) { printf("TICK %llu\n", (unsigned long long)n); fflush(stdout); }
     nanosleep(&ts, 0);
   }
@@ -49,7 +62,8 @@ int main(int argc, char **argv) {
     if (memcmp(want, m + i * PG, PG)) bad++;
   }
   CHECK(bad == 0, "%zu of %zu pages differ", bad, pages);
+  if (child > 0) CHECK(waitpid(child, 0, WNOHANG) == 0 && kill(child, 0) == 0, "child %d is gone", (int)child);
   char what[64];
-  snprintf(what, sizeof what, "count=%llu pages=%zu", (unsigned long long)n, pages);
+  snprintf(what, sizeof what, "count=%llu pages=%zu children=%d", (unsigned long long)n, pages, child > 0);
   return proto_finish(what);
 }

@@ -60,6 +60,9 @@ export async function receive(call: OpCall, run: Running, m: Incoming, args: OpA
     return receiver.stats;
   } catch (e) {
     receiver.discard();
+    // a link that fails ends the migration (a coordinator rolls back, it does not retry), and a
+    // cut link may never bring the cancel: the seeds and their memory are not kept for it
+    m.prebuild?.drop(`link ${args.link} failed`);
     log.warn({ err: errorMessage(e) }, 'link discarded');
     throw e;
   } finally {

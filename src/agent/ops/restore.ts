@@ -9,7 +9,7 @@ import type { OpArgs } from '../../pageserver/protocol.js';
 import type { OpCall } from '../context.js';
 import { NotFoundError, type Running } from '../registry.js';
 
-export interface RestoreAnswer { pid: number; restoreMs: number; resumeMs: number }
+export interface RestoreAnswer { pid: number; restoreMs: number; resumeMs: number; keptBytes: number }
 
 export async function restore(call: OpCall, run: Running, args: OpArgs['restore']): Promise<RestoreAnswer> {
   const { ctx } = call;
@@ -38,7 +38,7 @@ export async function restore(call: OpCall, run: Running, args: OpArgs['restore'
       if (run.abort.signal.aborted || call.gone.aborted) stop();
       run.abort.signal.addEventListener('abort', stop, { once: true });
       call.gone.addEventListener('abort', stop, { once: true });
-      call.emit({ kind: 'built', data: { pid: tree.root, restoreMs } });
+      call.emit({ kind: 'built', data: { pid: tree.root, restoreMs, keptBytes: tree.keptBytes } });
     });
     reg.built.delete(m.id);
     if (!go) {
@@ -63,5 +63,5 @@ export async function restore(call: OpCall, run: Running, args: OpArgs['restore'
   reg.incoming.delete(m.id);
   // after the answer: deleting a GiB of images takes longer than the whole freeze did
   if (!args.keepImages) void ctx.state.removeLater('incoming', m.id).catch((e: unknown) => ctx.log.warn({ migration: m.id, err: errorMessage(e) }, 'cannot delete the images'));
-  return { pid: tree.root, restoreMs, resumeMs };
+  return { pid: tree.root, restoreMs, resumeMs, keptBytes: tree.keptBytes };
 }

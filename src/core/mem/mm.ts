@@ -153,7 +153,8 @@ export interface MmRestore {
   pagesChecked?: boolean;
 }
 
-export async function restoreMm(inj: Injection, mm: MmCore, layers: PageLayer[], ctx: MmRestore): Promise<void> {
+/** Returns the bytes of memory built ahead that were kept. */
+export async function restoreMm(inj: Injection, mm: MmCore, layers: PageLayer[], ctx: MmRestore): Promise<number> {
   const { dir, hop, shmemObjects, shmemOwners: shmemOwnerStart, ghostPath, held } = ctx;
   const pid = inj.pid;
   const kept = held ? keptVmas(mm.vmas, layers, held) : [];
@@ -222,9 +223,11 @@ export async function restoreMm(inj: Injection, mm: MmCore, layers: PageLayer[],
   for (const v of tempWrite) inj.call('mprotect', NR.mprotect, v.start, v.end - v.start, v.prot);
   // built ahead read-write, whatever the mapping's protection is now
   for (const v of kept) if (v.prot !== (PROT.READ | PROT.WRITE)) inj.call('mprotect', NR.mprotect, v.start, v.end - v.start, v.prot);
-  if (held) logger('mm').debug({ pid, kept: kept.length, keptBytes: keptRanges.reduce((t, [a, b]) => t + b - a, 0) }, 'memory built ahead kept');
+  const keptBytes = keptRanges.reduce((t, [a, b]) => t + b - a, 0);
+  if (held) logger('mm').debug({ pid, kept: kept.length, keptBytes }, 'memory built ahead kept');
   applyAdvice(inj, mm.vmas);
   setMmMap(inj, mm);
+  return keptBytes;
 }
 
 function moveVdso(inj: Injection, seed: ProcVma[], vmas: VmaEntry[], hop: number): void {
