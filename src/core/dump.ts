@@ -119,7 +119,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
         sharedPending: dumpSharedPending(p.pid), prctl: dumpPrctl(inj), itimers: dumpItimers(inj), posixTimers: dumpPosixTimers(inj), threads, mm: mmDump.mm,
         fds: files.dumpProcess(p.pid), locks: [],
       };
-      core.locks = dumpLocks(p.pid, files.lastFds);
+      core.locks = dumpLocks(files.lastFds);
       inj.unmapScratch();
       writeRecord(opts.dir, `core-${p.pid}.mpk`, 'core', core);
       writeRecord(opts.dir, `pagemap-${p.pid}.mpk`, 'pagemap', mmDump.pagemap);

@@ -102,10 +102,6 @@ for (const f of faults) {
       try { return p > 0 && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'bigcounter' ? p : -1; } catch { return -1; }
     };
     const b = onB();
-    // nor the seeds B grew for it during pre-copy
-    const seed = c.rootPid('b', target.nsPid!);
-    const seedLeft = seed > 0 && (() => { try { return readFileSync(`/proc/${seed}/comm`, 'utf8').trim() === 'godwit-seed'; } catch { return false; } })();
-    assert.ok(!seedLeft, 'a seed grown on B during pre-copy was left behind');
     let where: string;
     if (f.expect === 'source') {
       assert.ok(alive(target.pid), `the process is gone from A\n${r.stderr}`);
@@ -121,6 +117,14 @@ for (const f of faults) {
       where = 'runs on B';
     }
     assert.equal(code, f.exit, `exit ${code}, expected ${f.exit}\n${r.stderr}`);
+    // nor the seeds B grew during pre-copy, once B has heard (from the source agent, when the
+    // coordinator was killed)
+    const seedOnB = (): boolean => {
+      const p = c.rootPid('b', target.nsPid!);
+      try { return p > 0 && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'godwit-seed'; } catch { return false; }
+    };
+    for (let i = 0; i < 25 && seedOnB(); i++) await sleep(200);
+    assert.ok(!seedOnB(), 'a seed grown on B during pre-copy was left behind');
     const v = await askVerdict({ ...target, pid: f.expect === 'source' ? target.pid : b }, 60_000);
     assert.equal(notPassing(v), null);
     // what B keeps: an expected migration's empty directory may wait for its expiry (B could not

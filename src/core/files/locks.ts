@@ -1,7 +1,8 @@
-// File locks, from /proc/locks: flock(2) locks belong to an open file, POSIX record locks to a
-// process, OFD locks to an open file. Each is taken again from inside the task that held it, on
-// the fd that names the same file, once its fds are in place.
-import { readFileSync } from 'node:fs';
+// File locks, from the "lock:" lines of each fd's fdinfo: flock(2) locks belong to an open file,
+// POSIX record locks to a process, OFD locks to an open file. fdinfo shows exactly the locks taken
+// through that open file by this process (or by the open file itself), where /proc/locks lists
+// every lock of the host, to be matched by PID and inode. Each is taken again from inside the
+// task that held it, on the same fd, once its fds are in place.
 import { NR } from '../sys/nr.js';
 import type { Injection } from '../ptrace/inject.js';
 import type { FdEntry, LockEntry } from '../image/format.js';
@@ -11,21 +12,20 @@ import { GodwitError } from '../errors.js';
 const LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4;
 const F_SETLK = 6, F_OFD_SETLK = 37, F_RDLCK = 0, F_WRLCK = 1;
 
-/** Locks held by `pid`, matched to one of its fds by inode. */
-export function dumpLocks(pid: number, fds: ProcFd[]): LockEntry[] {
+/** Locks held through the fds of a process (blocked waiters, "->", are not held). */
+export function dumpLocks(fds: ProcFd[]): LockEntry[] {
   const out: LockEntry[] = [];
-  let text = '';
-  try { text = readFileSync('/proc/locks', 'utf8'); } catch { return out; }
-  for (const line of text.split('\n')) {
-    // "1: POSIX  ADVISORY  WRITE 13433 fe:00:2146381 10 14"; blocked waiters start with "->"
-    const m = /^\d+:\s+(FLOCK|POSIX|OFDLCK)\s+(ADVISORY|MANDATORY)\s+(READ|WRITE)\s+(-?\d+)\s+[0-9a-f]+:[0-9a-f]+:(\d+)\s+(\d+)\s+(\d+|EOF)/.exec(line);
-    if (!m || Number(m[4]) !== pid) continue;
-    const fd = fds.find((f) => f.ino === Number(m[5]) && f.link.startsWith('/'));
-    if (!fd) continue;
-    out.push({
-      kind: m[1] === 'FLOCK' ? 'flock' : m[1] === 'POSIX' ? 'posix' : 'ofd', fd: fd.fd, write: m[3] === 'WRITE',
-      start: Number(m[6]), end: m[7] === 'EOF' ? -1 : Number(m[7]),
-    });
+  for (const fd of fds) {
+    if (!fd.raw.includes('lock:')) continue;
+    for (const line of fd.raw.split('\n')) {
+      // "lock:\t1: POSIX  ADVISORY  WRITE 13433 fe:00:2146381 10 14"
+      const m = /^lock:\s+\d+:\s+(FLOCK|POSIX|OFDLCK)\s+(ADVISORY|MANDATORY)\s+(READ|WRITE)\s+(-?\d+)\s+[0-9a-f]+:[0-9a-f]+:(\d+)\s+(\d+)\s+(\d+|EOF)/.exec(line);
+      if (!m || !fd.link.startsWith('/')) continue;
+      out.push({
+        kind: m[1] === 'FLOCK' ? 'flock' : m[1] === 'POSIX' ? 'posix' : 'ofd', fd: fd.fd, write: m[3] === 'WRITE',
+        start: Number(m[6]), end: m[7] === 'EOF' ? -1 : Number(m[7]),
+      });
+    }
   }
   return out;
 }
