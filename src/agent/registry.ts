@@ -6,6 +6,7 @@ import { GodwitError } from '../core/errors.js';
 import type { OpName, Progress } from '../pageserver/protocol.js';
 import type { Throttle } from './throttle.js';
 import type { Prebuild } from '../core/prebuild.js';
+import type { Image, KnownLinks } from '../core/image/image.js';
 
 export class BusyError extends GodwitError {}
 export class NotFoundError extends GodwitError {}
@@ -19,6 +20,10 @@ export interface Incoming {
   receiving: string | null;
   /** the tree built ahead from the links received (core/prebuild.ts) */
   prebuild?: Prebuild;
+  /** the final link, read and checked whole when it arrived */
+  image?: Image;
+  /** the pre-dump links, read and checked as they arrived */
+  known: KnownLinks;
   created: number;
   touched: number;
 }
@@ -68,7 +73,7 @@ export class Registry {
     const id = randomBytes(16).toString('hex');
     const key = randomBytes(32).toString('hex');
     const now = Date.now();
-    this.incoming.set(id, { id, label, keyHash: hashKey(key), links: [], receiving: null, created: now, touched: now });
+    this.incoming.set(id, { id, label, keyHash: hashKey(key), links: [], receiving: null, created: now, touched: now, known: new Map() });
     return { migration: id, key };
   }
 

@@ -40,6 +40,8 @@ export interface RestoreOptions {
   prebuilt?: Prebuild;
   /** the page files were checked as they arrived (an agent's incoming links): not read whole again */
   pagesChecked?: boolean;
+  /** the image at `dir`, already read and checked */
+  image?: Image;
 }
 
 export interface RestoreResult {
@@ -101,7 +103,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
   requireRoot('restore');
   const log = logger('restore');
   const t0 = performance.now();
-  const img = readImage(opts.dir);
+  const img = opts.image ?? readImage(opts.dir);
   const phase = { readMs: performance.now() - t0, seedsMs: 0, mmMs: 0 };
   let keptBytes = 0;
   // seeds grown during pre-copy, if the tree kept its shape; otherwise they are gone by now

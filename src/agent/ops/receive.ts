@@ -2,9 +2,10 @@
 // directory as it arrives and read back whole before it counts. Only the link that follows the
 // last one received is accepted, and its records may name nothing outside it.
 import { renameSync, readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { GodwitError, errorMessage } from '../../core/errors.js';
 import { readRecord } from '../../core/image/store.js';
-import { readImage } from '../../core/image/image.js';
+import { readImage, type Image, type KnownLinks } from '../../core/image/image.js';
 import { checkSegments } from '../../core/image/page-streams.js';
 import type { Inventory, Pagemap, Shmem } from '../../core/image/format.js';
 import { FileSink, LinkReceiver, isImageFileName, type ReceiveStats } from '../../pageserver/receiver.js';
@@ -48,8 +49,11 @@ export async function receive(call: OpCall, run: Running, m: Incoming, args: OpA
     const files = await ended;
     run.progress.phase = 'checking';
     await receiver.end(files);
-    verifyLink(partial, args.kind, expectedParent);
+    const read = verifyLink(partial, args.kind, expectedParent, m.known);
     renameSync(partial, final);
+    // each link is read whole once: the final one's check and the restore start from these
+    if (read.image) m.image = { ...read.image, dir: final };
+    if (read.link) m.known.set(resolve(final), read.link);
     m.links.push(args.link);
     // built in the background while the next link streams; the restore waits for it
     if (args.kind === 'pre-dump') void (m.prebuild ??= new Prebuild(m.id)).add(final);
@@ -73,7 +77,9 @@ export async function receive(call: OpCall, run: Running, m: Incoming, args: OpA
 }
 
 /** Read the link back: a complete image of its kind whose records name only its own files. */
-function verifyLink(dir: string, kind: 'pre-dump' | 'dump', parent: string | undefined): void {
+function verifyLink(
+  dir: string, kind: 'pre-dump' | 'dump', parent: string | undefined, known: KnownLinks,
+): { image?: Image; link?: { inventory: Inventory; pagemaps: Map<number, Pagemap> } } {
   const inv = readRecord<Inventory>(dir, 'inventory.mpk', 'inventory');
   if ((inv.kind ?? 'dump') !== kind) throw new GodwitError(`the link holds a ${inv.kind ?? 'dump'}, the sender said ${kind}`);
   const wantParent = parent ? `../${parent}` : undefined;
@@ -86,8 +92,8 @@ function verifyLink(dir: string, kind: 'pre-dump' | 'dump', parent: string | und
   for (const pm of pagemaps) for (const s of pm.segments) named(s.file);
   if (kind === 'pre-dump') {
     for (const pm of pagemaps) checkSegments(dir, pm.segments);
-    return;
+    return { link: { inventory: inv, pagemaps: new Map(pagemaps.map((pm) => [pm.pid, pm])) } };
   }
   for (const o of readRecord<Shmem>(dir, 'shmem.mpk', 'shmem').objects) for (const s of o.segments) named(s.file);
-  readImage(dir); // every record, every segment, and the chain behind it
+  return { image: readImage(dir, known) }; // every record and segment, and the chain behind it
 }

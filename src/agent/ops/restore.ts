@@ -24,7 +24,9 @@ export async function restore(call: OpCall, run: Running, args: OpArgs['restore'
     const tWait = performance.now();
     await m.prebuild?.settled();
     if (m.prebuild) ctx.log.debug({ migration: m.id, waitedMs: performance.now() - tWait, ...m.prebuild.stats }, 'memory built ahead');
-    tree = await buildTree({ dir: ctx.state.link('incoming', m.id, 'final'), detach: true, pagesChecked: true, ...(m.prebuild ? { prebuilt: m.prebuild } : {}) });
+    tree = await buildTree({ dir: ctx.state.link('incoming', m.id, 'final'), detach: true, pagesChecked: true,
+      ...(m.prebuild ? { prebuilt: m.prebuild } : {}), ...(m.image ? { image: m.image } : {}),
+    });
   } catch (e) {
     reg.decide(m.id, 'discarded');
     throw e;

@@ -9,6 +9,9 @@ import { checkSegments } from './page-streams.js';
 /** An older link of a pre-dump chain: its directory and the pages it holds per process. */
 export interface Layer { dir: string; pagemaps: Map<number, Pagemap> }
 
+/** A pre-dump link already read and checked, by its resolved directory: not read again. */
+export type KnownLinks = Map<string, { inventory: Inventory; pagemaps: Map<number, Pagemap> }>;
+
 export interface Image {
   /** older links first; the image's own pagemaps are not among them */
   chain: Layer[];
@@ -21,7 +24,7 @@ export interface Image {
   shmem: Shmem;
 }
 
-export function readImage(dir: string): Image {
+export function readImage(dir: string, known?: KnownLinks): Image {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new GodwitError(`image directory ${dir} does not exist`, 2);
   if (!existsSync(`${dir}/inventory.mpk`)) {
     throw new ImageError(`${dir}/inventory.mpk`, 'missing: this is not a godwit image, or its dump did not finish');
@@ -44,17 +47,24 @@ export function readImage(dir: string): Image {
   const shmem = readRecord<Shmem>(dir, 'shmem.mpk', 'shmem');
   for (const pm of pagemaps.values()) checkSegments(dir, pm.segments);
   for (const o of shmem.objects) checkSegments(dir, o.segments);
-  return { dir, inventory, pstree, cores, pagemaps, files: readRecord<Files>(dir, 'files.mpk', 'files'), shmem, chain: readChain(dir, inventory) };
+  return { dir, inventory, pstree, cores, pagemaps, files: readRecord<Files>(dir, 'files.mpk', 'files'), shmem, chain: readChain(dir, inventory, known) };
 }
 
 /** Follow the parent links of a dump down to the first pre-dump, checking every file on the way. */
-function readChain(dir: string, inv: Inventory): Layer[] {
+function readChain(dir: string, inv: Inventory, known?: KnownLinks): Layer[] {
   const layers: Layer[] = [];
   const seen = new Set<string>([resolve(dir)]);
   for (let parent = inv.parent, from = dir; parent; ) {
     const d = resolve(from, parent);
     if (seen.has(d)) throw new ImageError(join(from, 'inventory.mpk'), 'its parent chain loops');
     seen.add(d);
+    const k = known?.get(d);
+    if (k) {
+      layers.unshift({ dir: d, pagemaps: k.pagemaps });
+      from = d;
+      parent = k.inventory.parent;
+      continue;
+    }
     const pinv = readRecord<Inventory>(d, 'inventory.mpk', 'inventory');
     if (pinv.kind !== 'pre-dump') throw new ImageError(join(d, 'inventory.mpk'), 'is a parent link but not a pre-dump');
     const pagemaps = new Map<number, Pagemap>();

@@ -116,26 +116,36 @@ function layerSegments(layers: PageLayer[], vmas: VmaEntry[], held?: HeldMemory)
   });
 }
 
-/** The entries of each segment cut down to the parts inside `allowed`. */
+/**
+ * The entries of each segment cut down to the parts inside `allowed`. A link holds up to hundreds
+ * of thousands of entries, in address order, and what is allowed is usually a few small ranges
+ * (the mappings not built ahead): each range finds its entries by bisection.
+ */
 export function clipSegments(segments: PageSegment[], allowed: Range[]): PageSegment[] {
   const ok = union(allowed);
-  // a link holds up to hundreds of thousands of entries: find each one's first range by bisection
-  const first = (addr: number): number => {
-    let lo = 0, hi = ok.length;
-    while (lo < hi) { const mid = (lo + hi) >> 1; if (ok[mid]![1] <= addr) lo = mid + 1; else hi = mid; }
-    return lo;
-  };
   return segments.map((s) => {
+    const sorted = inOrder(s.entries) ? s.entries : [...s.entries].sort((a, b) => a.start - b.start);
     const entries: PageSegment['entries'] = [];
-    for (const e of s.entries) {
-      const end = e.start + e.pages * PAGE_SIZE;
-      for (let i = first(e.start); i < ok.length && ok[i]![0] < end; i++) {
-        const st = Math.max(ok[i]![0], e.start), en = Math.min(ok[i]![1], end);
+    for (const [a, b] of ok) {
+      let lo = 0, hi = sorted.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        const m = sorted[mid]!;
+        if (m.start + m.pages * PAGE_SIZE <= a) lo = mid + 1; else hi = mid;
+      }
+      for (let i = lo; i < sorted.length && sorted[i]!.start < b; i++) {
+        const e = sorted[i]!;
+        const st = Math.max(a, e.start), en = Math.min(b, e.start + e.pages * PAGE_SIZE);
         if (en > st) entries.push({ start: st, pages: (en - st) / PAGE_SIZE, offset: e.offset + (st - e.start) });
       }
     }
     return { ...s, entries };
   });
+}
+
+function inOrder(entries: PageSegment['entries']): boolean {
+  for (let i = 1; i < entries.length; i++) if (entries[i]!.start < entries[i - 1]!.start) return false;
+  return true;
 }
 
 /** What restoring one address space needs beyond its own records. */

@@ -11,6 +11,11 @@ export function trackable(pid: number): ProcVma[] {
   return readMaps(pid).filter((v) => !SKIP.has(v.name) && !(v.shared && v.inode && !v.deleted && v.name !== '/dev/zero'));
 }
 
+/** A private mapping of a file: its pages come from the file, but for the ones it wrote. */
+export function isFilePrivate(v: ProcVma): boolean {
+  return !v.shared && v.inode !== 0 && v.name !== '' && !v.name.startsWith('[');
+}
+
 export interface RangeDiff { added: ProcVma[]; kept: ProcVma[] }
 
 /** Mappings not seen before with exactly this range are new: all of them counts as dirty. */

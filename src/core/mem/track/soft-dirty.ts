@@ -5,7 +5,7 @@ import { openSync, closeSync, writeFileSync } from 'node:fs';
 import type { PageRun } from '../../image/page-copy.js';
 import type { ProcVma } from '../../proc/smaps.js';
 import type { DirtyTracker } from './tracker.js';
-import { trackable, diffRanges, key, append } from './ranges.js';
+import { trackable, diffRanges, key, append, isFilePrivate } from './ranges.js';
 import { scanPages, scanPagemap, pagemapBuffer, PM_HI } from '../pagemap.js';
 import { merge } from './uffd.js';
 
@@ -27,7 +27,7 @@ export class SoftDirtyTracker implements DirtyTracker {
     const { added, kept } = diffRanges(this.ranges, now);
     const out: PageRun[] = [];
     for (const v of kept) append(out, scanPagemap(this.pagemap, v.start, v.end, (hi) => (hi & PM_HI.SOFT_DIRTY) !== 0 && (hi & (PM_HI.PRESENT | PM_HI.SWAPPED)) !== 0, this.buf));
-    for (const v of added) append(out, scanPages(this.pagemap, v.start, v.end, false, this.buf));
+    for (const v of added) append(out, scanPages(this.pagemap, v.start, v.end, isFilePrivate(v), this.buf));
     this.lastAdded = added.map((v) => [v.start, v.end]);
     this.ranges = new Map(now.map((v) => [key(v), v]));
     writeFileSync(`/proc/${this.pid}/clear_refs`, '4');

@@ -12,7 +12,7 @@ import { PAGE_SIZE } from '../../sys/mman.js';
 import type { Injection } from '../../ptrace/inject.js';
 import type { PageRun } from '../../image/page-copy.js';
 import type { DirtyTracker } from './tracker.js';
-import { trackable, key, append } from './ranges.js';
+import { trackable, key, append, isFilePrivate } from './ranges.js';
 import { scanPages, pagemapBuffer } from '../pagemap.js';
 import { GodwitError } from '../../errors.js';
 import { logger } from '../../log.js';
@@ -131,7 +131,8 @@ export class UffdTracker implements DirtyTracker {
         // it cannot be tracked: it is taken whole every time, which is never wrong
         logger('track').debug({ pid: this.pid, range: key(v), name: v.name, errno: -rr }, 'cannot register');
       }
-      append(out, scanPages(this.pagemap, v.start, v.end, false, buf));
+      // of a private file mapping, only the pages it wrote: the rest comes from the file
+      append(out, scanPages(this.pagemap, v.start, v.end, isFilePrivate(v), buf));
       this.lastAdded.push([v.start, v.end]);
     }
     return merge(out);
