@@ -40,6 +40,7 @@ export const migrateCommand: CommandModule = {
     .option('auto-converge', { type: 'boolean', default: true, describe: 'slow the process down when it dirties memory faster than it moves (--no-auto-converge)' })
     .option('compress', { choices: ['auto', 'lz4', 'none'] as const, default: 'auto' as const })
     .option('dry-run', { type: 'boolean', default: false, describe: 'preflight only: say whether the move would work' })
+    .option('new-pidns', { type: 'boolean', default: false, describe: 'restore into a fresh PID namespace on the destination, where the tree keeps its PIDs even if they are taken there' })
     .option('json', { type: 'boolean', default: false, describe: 'progress and report as JSON lines on stdout' })
     .example('$0 migrate --pid 4242 --to hostB', 'move PID 4242 from this host to hostB')
     .example('$0 migrate --pid 4242 --from ws://10.0.0.1:7749 --to ws://10.0.0.2:7749 --token-file /etc/godwit/token --json', ''),
@@ -82,7 +83,7 @@ export const migrateCommand: CommandModule = {
         ...limits,
         autoConverge: Boolean(argv['auto-converge']),
         compress: argv.compress as Compression,
-        dryRun: Boolean(argv['dry-run']),
+        dryRun: Boolean(argv['dry-run']), newPidns: Boolean(argv['new-pidns']),
         signal: ac.signal,
         onProgress: json ? jsonLines(process.stdout) : bar ? bar.update : progressLines(process.stderr),
       });

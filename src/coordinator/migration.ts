@@ -32,6 +32,8 @@ export interface MigrateOptions {
   bandwidth: number;
   compress: Compression;
   dryRun: boolean;
+  /** restore into a fresh PID namespace on the destination, where the tree's PIDs are free */
+  newPidns?: boolean;
   /** Ctrl-C: rolls back while the destination has not resumed */
   signal?: AbortSignal;
   onProgress?: (p: MigrationProgress) => void;
@@ -146,7 +148,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     });
 
     show({ phase: 'preflight' });
-    const pf = await unlessInterrupted(preflight(src, dst, o.pid), o.signal).catch((e: unknown) => {
+    const pf = await unlessInterrupted(preflight(src, dst, o.pid, { newPidns: !!o.newPidns }), o.signal).catch((e: unknown) => {
       if (e instanceof Interrupted) throw e;
       report.outcome = 'refused';
       throw new MigrationError(`preflight: ${errorMessage(e)}; nothing was done`, report, EXIT.refused);
@@ -226,7 +228,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
 
     // ---- restore on the destination, held
     show({ phase: 'restore' });
-    const restore = holding(dst, 'restore', { migration, hold: true }, 'built');
+    const restore = holding(dst, 'restore', { migration, hold: true, ...(o.newPidns ? { pidns: true } : {}) }, 'built');
     const restoreCall = restore.call as Promise<RestoreAnswer>;
     // the source agent lost while held: its tree died with it (bound to it), the image is whole here
     const srcLost = dumpCall.then(() => null, (e: unknown) => e);

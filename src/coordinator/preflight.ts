@@ -19,7 +19,7 @@ export interface PreflightReport {
   takenPids: number[];
 }
 
-export async function preflight(src: AgentClient, dst: AgentClient, pid: number): Promise<PreflightReport> {
+export async function preflight(src: AgentClient, dst: AgentClient, pid: number, o: { newPidns?: boolean } = {}): Promise<PreflightReport> {
   const [sCheck, dCheck, survey] = await Promise.all([
     src.call('check', {}) as Promise<HostReport>,
     dst.call('check', {}) as Promise<HostReport>,
@@ -27,6 +27,14 @@ export async function preflight(src: AgentClient, dst: AgentClient, pid: number)
   ]);
   const adm = (await dst.call('admit', { survey })) as Admission;
   const problems = [...adm.problems], warnings = [...adm.warnings];
+  const taken = adm.taken.length ? `PID${adm.taken.length > 1 ? 's' : ''} ${adm.taken.slice(0, 8).join(', ')}${adm.taken.length > 8 ? ` and ${adm.taken.length - 8} more` : ''} of the tree are taken on the destination` : '';
+  if (o.newPidns) {
+    const ns = dCheck.probes.find((p) => p.id === 'namespaces');
+    if (!ns?.ok) problems.push(`the destination cannot make PID namespaces (${ns?.detail ?? 'not probed'}), which --new-pidns needs`);
+    warnings.push(`the tree is restored into a new PID namespace on the destination${taken ? ` (${taken})` : ''}: it keeps its PIDs there, and is known by others on the host`);
+  } else if (taken) {
+    problems.unshift(`${taken} (the tree needs its own PIDs: free them there, choose another destination, or restore into a new PID namespace with --new-pidns)`);
+  }
   if (!sCheck.canDump) problems.push(`the source cannot dump processes (missing: ${sCheck.missing.dump.join(', ')})`);
   if (!dCheck.canRestore) problems.push(`the destination cannot restore processes (missing: ${dCheck.missing.restore.join(', ')})`);
   if (src.peer.host.arch !== dst.peer.host.arch) problems.push(`the source is ${src.peer.host.arch}, the destination ${dst.peer.host.arch}`);

@@ -85,7 +85,8 @@ export interface OpArgs {
    * destination: rebuild the tree from the last link received. With `hold` the built tree waits,
    * not yet running (event `built`), for `resume`; a `cancel` or the caller going away discards it.
    */
-  restore: { migration: string; keepImages?: boolean; hold?: boolean };
+  /** `pidns`: into a fresh PID namespace, where the tree's PIDs are free whatever holds them here */
+  restore: { migration: string; keepImages?: boolean; hold?: boolean; pidns?: boolean };
   /** either side: stop what runs for this migration and forget it; answers what became of it */
   cancel: { migration: string };
   /** source: what moving this tree needs of a destination (PIDs, files, memory), read without stopping it */
@@ -250,6 +251,7 @@ function checkArgs(op: OpName, a: Record<string, unknown>): void {
     case 'restore':
       need(isMigrationId(a.migration) && (a.keepImages === undefined || typeof a.keepImages === 'boolean'), 'restore');
       need(a.hold === undefined || typeof a.hold === 'boolean', 'restore.hold');
+      need(a.pidns === undefined || typeof a.pidns === 'boolean', 'restore.pidns');
       return;
     case 'cancel': case 'resume': need(isMigrationId(a.migration), op); return;
     case 'probe': need(isInt(a.pid, 1, 1 << 30), 'probe.pid'); return;

@@ -3,9 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildProgram, godwit, runsUntraced, waitForLog, alive, status } from '../lib/harness.js';
+import { buildProgram, godwit, runsUntraced, waitForLog, alive, status, askVerdict, notPassing } from '../lib/harness.js';
 import { simulatedHosts } from '../lib/hosts.js';
 import { writeHostsFile, startMigrate, takePid } from '../lib/migrate.js';
 
@@ -79,4 +79,26 @@ test('godwit migrate: bad input gets one line and a non-zero exit', async (t) =>
   // a PID that does not exist on the source
   const r = godwit(['migrate', '--from', 'a', '--to', `ws://${c.hosts.a!.ip}:7749`, '--pid', '999999', '--hosts', hosts, ...tok]);
   assert.equal(r.code, 2, r.stderr);
+});
+
+test('godwit migrate --new-pidns: where the PID is taken, the tree moves into a new PID namespace and keeps it', async (t) => {
+  const c = await simulatedHosts(t);
+  const hosts = writeHostsFile(c);
+  const target = await c.launch('a', 'ns', [buildProgram('bigcounter'), '32', '1']);
+  await waitForLog(target.log, /^TICK \d+$/m);
+  takePid(c, 'b', target.nsPid!);
+  const r = await startMigrate(['--hosts', hosts, '--from', 'a', '--to', 'b', '--pid', String(target.nsPid), '--new-pidns']).done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.report!.warnings.join('\n'), /restored into a new PID namespace/);
+  // on this machine: host B's namespace, and one more inside it where the tree has its own PID
+  const moved = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).find((p) => {
+    try {
+      const ns = status(p).NSpid?.split(/\s+/).map(Number) ?? [];
+      return ns.length === 3 && ns[2] === target.nsPid && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'bigcounter';
+    } catch { return false; }
+  });
+  assert.ok(moved, 'no bigcounter with its own PID in a nested PID namespace');
+  assert.equal(r.report!.destinationPid, status(moved).NSpid!.split(/\s+/).map(Number)[1], 'the report gives its PID on B');
+  const v = await askVerdict({ ...target, pid: moved }, 60_000);
+  assert.equal(notPassing(v), null);
 });

@@ -2,14 +2,31 @@
 // (it runs on when the agent stops), then drop the images unless asked to keep them. Held, the
 // built tree waits stopped for `resume`; a cancel, the agent stopping or the caller going away
 // discards it. Whichever happens first is recorded as the migration's outcome, which is what a
-// source asks about when it lost its coordinator.
+// source asks about when it lost its coordinator. With `pidns`, the tree is built in a fresh PID
+// namespace by a restorer of its own (core/pidns.ts): its PIDs may be taken here.
 import { buildTree } from '../../core/restore.js';
+import { buildInNewPidns } from '../../core/pidns.js';
 import { GodwitError, errorMessage } from '../../core/errors.js';
 import type { OpArgs } from '../../pageserver/protocol.js';
 import type { OpCall } from '../context.js';
-import { NotFoundError, type Running } from '../registry.js';
+import { NotFoundError, type Incoming, type Running } from '../registry.js';
 
+/** `pid`: the root's PID on this host (in a new PID namespace, not the tree's own) */
 export interface RestoreAnswer { pid: number; restoreMs: number; resumeMs: number; keptBytes: number }
+
+/** A tree built and waiting, whichever way it was built. */
+interface Built { root: number; keptBytes: number; run(): Promise<void>; discard(): Promise<void> }
+
+async function build(m: Incoming, dir: string, pidns: boolean): Promise<Built> {
+  if (pidns) {
+    // the seeds grown during pre-copy live in this namespace, not the new one
+    m.prebuild?.drop('the tree is restored into a new PID namespace');
+    const t = await buildInNewPidns(dir, m.id);
+    return { root: t.outerRoot, keptBytes: 0, run: () => t.run(), discard: () => t.discard() };
+  }
+  const t = await buildTree({ dir, detach: true, pagesChecked: true, ...(m.prebuild ? { prebuilt: m.prebuild } : {}), ...(m.image ? { image: m.image } : {}) });
+  return { root: t.root, keptBytes: t.keptBytes, run: async () => { t.run(); }, discard: async () => { t.discard(); } };
+}
 
 export async function restore(call: OpCall, run: Running, args: OpArgs['restore']): Promise<RestoreAnswer> {
   const { ctx } = call;
@@ -19,14 +36,12 @@ export async function restore(call: OpCall, run: Running, args: OpArgs['restore'
   if (!m.links.includes('final')) throw new GodwitError(`migration ${m.id} has no final dump yet (links received: ${m.links.join(', ') || 'none'})`);
   run.progress.phase = 'restoring';
   const t0 = performance.now();
-  let tree;
+  let tree: Built;
   try {
     const tWait = performance.now();
     await m.prebuild?.settled();
     if (m.prebuild) ctx.log.debug({ migration: m.id, waitedMs: performance.now() - tWait, ...m.prebuild.stats }, 'memory built ahead');
-    tree = await buildTree({ dir: ctx.state.link('incoming', m.id, 'final'), detach: true, pagesChecked: true,
-      ...(m.prebuild ? { prebuilt: m.prebuild } : {}), ...(m.image ? { image: m.image } : {}),
-    });
+    tree = await build(m, ctx.state.link('incoming', m.id, 'final'), !!args.pidns);
   } catch (e) {
     reg.decide(m.id, 'discarded');
     throw e;
@@ -44,7 +59,7 @@ export async function restore(call: OpCall, run: Running, args: OpArgs['restore'
     });
     reg.built.delete(m.id);
     if (!go) {
-      tree.discard();
+      await tree.discard().catch((e: unknown) => ctx.log.warn({ migration: m.id, err: errorMessage(e) }, 'discarding the built tree'));
       reg.decide(m.id, 'discarded');
       ctx.log.warn({ migration: m.id }, 'built tree discarded: the migration was called off before it resumed');
       throw new GodwitError('the restored tree was discarded before it resumed');
@@ -54,7 +69,7 @@ export async function restore(call: OpCall, run: Running, args: OpArgs['restore'
   // from here a copy may run on this host: the source must never run again
   reg.decide(m.id, 'resumed');
   try {
-    tree.run();
+    await tree.run();
   } catch (e) {
     ctx.log.error({ migration: m.id, err: errorMessage(e) }, 'resume failed');
     throw e;

@@ -26,11 +26,8 @@ function memAvailable(): number {
 
 export function admit(s: TreeSurvey, here: { xsaveFeatures: string; stateDir: string }): Admission {
   const problems: string[] = [], warnings: string[] = [];
+  // a problem or not depending on where the caller restores (a new PID namespace): its call
   const taken = s.ids.filter((id) => pidExists(id));
-  if (taken.length) {
-    problems.push(`PID${taken.length > 1 ? 's' : ''} ${taken.slice(0, 8).join(', ')}${taken.length > 8 ? ` and ${taken.length - 8} more` : ''} ` +
-      'of the tree are taken on the destination (the tree needs its own PIDs: free them there, or choose another destination)');
-  }
   for (const f of s.files) {
     // the build-id is read only when size and mtime differ: most files are the same
     const d = identify(f.path, false);

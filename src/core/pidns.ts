@@ -1,0 +1,107 @@
+// Restoring into a fresh PID namespace (restore and migrate --new-pidns), for when the tree's PIDs
+// are taken on this host: inside a new namespace every PID but 1 is free, so the tree keeps its
+// own. The namespace's PID 1 is our minimal init (godwit-hostinit --until-empty), which reaps
+// what is orphaned to it and lives as long as any of the tree does; under it, a godwit restore of
+// its own builds the tree, seeing /proc as the tree knows it (a mount namespace of its own, slave
+// to the host's, with /proc mounted again). The tree ends up there too: as in a container.
+//
+// Held (an agent's migration): the inner restore prints `BUILT <pid> <ms>` and waits for a line on
+// stdin, RUN or anything else; its stdin closing (its agent gone) discards the tree, which dies
+// with the restorer that traces it (EXITKILL).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { GodwitError } from './errors.js';
+import { logger } from './log.js';
+
+// compiled to dist/src/core/pidns.js
+const GODWIT = fileURLToPath(new URL('../../../bin/godwit.js', import.meta.url));
+const HOSTINIT = fileURLToPath(new URL('../../../native/build/godwit-hostinit', import.meta.url));
+
+/** `godwit restore ARGS` under a new init in a new PID namespace. */
+export function spawnInNewPidns(args: string[], stdio: 'inherit' | 'pipe'): ChildProcess {
+  if (!existsSync(HOSTINIT)) throw new GodwitError(`helper ${HOSTINIT} is missing: run \`npm run build:native\``, 70);
+  return spawn('unshare', ['--pid', '--fork', '--mount', '--mount-proc', '--propagation', 'slave', '--',
+    HOSTINIT, '--until-empty', process.execPath, GODWIT, 'restore', ...args], { stdio: stdio === 'inherit' ? 'inherit' : ['pipe', 'pipe', 'pipe'] });
+}
+
+/**
+ * The PID on this host of the process that is `inner` in a namespace we made: the one of
+ * `unshare`'s children (`unshare` true: `pid` is the unshare process), or of `pid` itself.
+ */
+export function outerPid(pid: number, inner: number, unshare = false): number {
+  let ns = '';
+  try { ns = readlinkSync(`/proc/${unshare ? initOf(pid) : pid}/ns/pid`); } catch { return -1; }
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${d}/status`, 'utf8'))?.[1]?.trim().split(/\s+/).map(Number);
+      if (!nspid || nspid.length < 2 || nspid[nspid.length - 1] !== inner) continue;
+      if (readlinkSync(`/proc/${d}/ns/pid`) === ns) return Number(d);
+    } catch { /* gone while we looked */ }
+  }
+  return -1;
+}
+
+/** The unshare process's child: our init, PID 1 inside. */
+function initOf(unshare: number): number {
+  try {
+    return Number(readFileSync(`/proc/${unshare}/task/${unshare}/children`, 'utf8').trim().split(/\s+/)[0]) || -1;
+  } catch {
+    return -1;
+  }
+}
+
+export interface HeldInNs {
+  /** the root's PID inside the namespace (the tree's own) and on this host */
+  root: number;
+  outerRoot: number;
+  restoreMs: number;
+  run(): Promise<void>;
+  discard(): Promise<void>;
+}
+
+/** Build `dir` in a new PID namespace and hold it until run() or discard(). */
+export async function buildInNewPidns(dir: string, label: string): Promise<HeldInNs> {
+  const log = logger('pidns');
+  const p = spawnInNewPidns(['-D', dir, '--hold-stdin'], 'pipe');
+  let stderr = '';
+  p.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  const exited = new Promise<number>((resolve) => p.on('close', (code) => resolve(code ?? -1)));
+  const lines = createInterface({ input: p.stdout! });
+  const next = (): Promise<string | null> => new Promise((resolve) => {
+    const onLine = (l: string) => { lines.off('close', onClose); resolve(l); };
+    const onClose = () => { lines.off('line', onLine); resolve(null); };
+    lines.once('line', onLine);
+    lines.once('close', onClose);
+  });
+  const built = await next();
+  const m = built && /^BUILT (\d+) ([\d.]+)$/.exec(built);
+  if (!m) {
+    await exited;
+    const why = stderr.trim().split('\n').filter(Boolean).pop()?.replace(/^godwit: /, '') ?? 'it exited';
+    throw new GodwitError(`restore in a new PID namespace failed: ${why}`);
+  }
+  const root = Number(m[1]);
+  const outerRoot = outerPid(p.pid!, root, true);
+  log.debug({ migration: label, root, outerRoot }, 'tree built in a new PID namespace');
+  let settled = false;
+  const end = async (line: string, want: RegExp): Promise<void> => {
+    if (settled) throw new GodwitError('the restored tree was already let go or discarded');
+    settled = true;
+    p.stdin!.end(`${line}\n`);
+    const answer = await next();
+    // the namespace lives on with the tree (unshare waits for its init): nothing more to read
+    lines.close();
+    p.stdout!.destroy();
+    p.stderr!.destroy();
+    p.unref();
+    if (!answer || !want.test(answer)) throw new GodwitError(`the restorer in the new PID namespace: ${stderr.trim().split('\n').pop() ?? 'no answer'}`);
+  };
+  return {
+    root, outerRoot, restoreMs: Number(m[2]),
+    run: () => end('RUN', /^RAN$/),
+    discard: () => end('DISCARD', /^DISCARDED$/),
+  };
+}
