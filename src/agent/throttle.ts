@@ -95,15 +95,12 @@ export class Throttle {
     return new Throttle(h, dir, root, base);
   }
 
+  private quota = -1;
+
   /** Take `percent` of the tree's CPU away; new processes of the tree are moved in as well. */
   set(percent: number): void {
-    const quota = Math.max(1000, Math.round(this.baseCpus * PERIOD_US * (100 - percent) / 100));
-    if (this.h.kind === 'v1') {
-      writeFileSync(join(this.dir, 'cpu.cfs_period_us'), String(PERIOD_US));
-      writeFileSync(join(this.dir, 'cpu.cfs_quota_us'), String(quota));
-    } else {
-      writeFileSync(join(this.dir, 'cpu.max'), `${quota} ${PERIOD_US}`);
-    }
+    this.quota = Math.max(1000, Math.round(this.baseCpus * PERIOD_US * (100 - percent) / 100));
+    this.write(this.quota);
     for (const p of listTree(this.root)) {
       if (this.moved.has(p)) continue;
       try {
@@ -112,6 +109,28 @@ export class Throttle {
       } catch (e) {
         if (existsSync(`/proc/${p}`)) throw new GodwitError(`cannot throttle process ${p}: ${errorMessage(e)}`);
       }
+    }
+  }
+
+  /**
+   * No limit while we freeze the tree: a task stops for ptrace, and runs each remote call, only
+   * when its cgroup lets it run, so a throttled freeze took up to a period per step (200 ms of
+   * downtime at 80%). `resume` puts the limit back once the tree runs again.
+   */
+  pause(): void {
+    if (this.quota > 0) this.write(-1);
+  }
+
+  resume(): void {
+    if (this.quota > 0) this.write(this.quota);
+  }
+
+  private write(quota: number): void {
+    if (this.h.kind === 'v1') {
+      writeFileSync(join(this.dir, 'cpu.cfs_period_us'), String(PERIOD_US));
+      writeFileSync(join(this.dir, 'cpu.cfs_quota_us'), String(quota));
+    } else {
+      writeFileSync(join(this.dir, 'cpu.max'), `${quota < 0 ? 'max' : quota} ${PERIOD_US}`);
     }
   }
 

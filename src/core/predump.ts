@@ -30,6 +30,8 @@ export interface PreDumpOptions {
   pid: number; dir: string; prev?: string; track?: TrackBackend;
   /** where page data goes; the image directory by default */
   pages?: PageWriter;
+  /** called as soon as the tree runs again, before the pages are copied */
+  onThawed?: () => void;
 }
 export interface PreDumpResult { processes: number; pagesBytes: number; freezeMs: number; totalMs: number; backend: TrackBackend }
 
@@ -103,6 +105,7 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
     for (const inj of injs) { try { inj.releaseThreads(); } catch { /* gone */ } inj.close(); }
     thawTree(tree);
     sender.close();
+    opts.onThawed?.();
   }
   const freezeMs = performance.now() - tFrozen;
   // first: if copying the pages fails, these records are what takes the trackers back

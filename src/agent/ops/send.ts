@@ -99,7 +99,10 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
     tStream = performance.now();
     let freezeMs: number;
     if (kind === 'pre-dump') {
-      const r = await preDump({ pid: args.pid, dir, ...(prevDir ? { prev: prevDir } : {}), pages: sender });
+      // the throttle is lifted while frozen (see Throttle.pause), and back once the tree runs
+      const throttle = call.ctx.registry.throttles.get(mid);
+      throttle?.pause();
+      const r = await preDump({ pid: args.pid, dir, ...(prevDir ? { prev: prevDir } : {}), pages: sender, onThawed: () => throttle?.resume() });
       freezeMs = r.freezeMs;
       await finishStream();
     } else {
@@ -115,6 +118,8 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
           dumpMs: round(tDumped - frozenAt), transferMs: round(t - tDumped), pagesBytes: sender.stats.pages, bytes: sender.stats.raw, wireBytes: sender.stats.wire,
         });
       };
+      // no limit for the final freeze: the tree does not run again here unless rolled back
+      call.ctx.registry.throttles.get(mid)?.pause();
       const r = await dump({
         pid: args.pid, dir, ...(prevDir ? { prev: prevDir } : {}), pages: sender, leaveRunning: !!args.leaveRunning, commit,
       });
