@@ -18,7 +18,8 @@ export interface Incoming {
   /** committed links, oldest first */
   links: string[];
   receiving: string | null;
-  /** the tree built ahead from the links received (core/prebuild.ts) */
+  /** whether to build the tree while pre-copy runs, and what was built (core/prebuild.ts) */
+  buildAhead: boolean;
   prebuild?: Prebuild;
   /** the final link, read and checked whole when it arrived */
   image?: Image;
@@ -69,11 +70,11 @@ export class Registry {
 
   outcome(id: string): Outcome | undefined { return this.outcomes.get(id)?.outcome; }
 
-  expect(label: string): { migration: string; key: string } {
+  expect(label: string, buildAhead = true): { migration: string; key: string } {
     const id = randomBytes(16).toString('hex');
     const key = randomBytes(32).toString('hex');
     const now = Date.now();
-    this.incoming.set(id, { id, label, keyHash: hashKey(key), links: [], receiving: null, created: now, touched: now, known: new Map() });
+    this.incoming.set(id, { id, label, keyHash: hashKey(key), links: [], receiving: null, created: now, touched: now, known: new Map(), buildAhead });
     return { migration: id, key };
   }
 

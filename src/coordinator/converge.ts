@@ -22,7 +22,8 @@ export interface LinkSample {
 }
 
 export type Verdict =
-  | { action: 'freeze'; why: string }
+  /** `bound`: a limit (iterations, time) says so, not the estimate */
+  | { action: 'freeze'; why: string; bound?: true }
   | { action: 'iterate'; throttle?: number };
 
 export interface Estimate {
@@ -59,6 +60,19 @@ export class Convergence {
     return { dirtyRate, bandwidth, expectedBytes, expectedDowntimeMs: (expectedBytes / bandwidth) * 1000 };
   }
 
+  /**
+   * Pre-copy paused `ms` after the last link (the destination was still building): the next link
+   * carries what was dirtied meanwhile too, which says nothing about converging.
+   */
+  waited(ms: number): void {
+    const last = this.links[this.links.length - 1];
+    if (last) last.ms += ms;
+    this.highDirty = 0;
+  }
+
+  /** Time left before --max-precopy. */
+  leftMs(): number { return this.o.maxPrecopyMs - (performance.now() - this.started); }
+
   add(link: LinkSample): Verdict {
     this.links.push(link);
     const n = this.links.length;
@@ -75,8 +89,8 @@ export class Convergence {
         return { action: 'freeze', why: `the rest fits the downtime target (${e.expectedDowntimeMs.toFixed(1)} ms ≤ ${this.o.maxDowntimeMs} ms)` };
       }
     }
-    if (n >= this.o.maxIterations) return { action: 'freeze', why: `${n} iterations, the most allowed (--max-iterations); expected downtime ${e.expectedDowntimeMs.toFixed(0)} ms` };
-    if (performance.now() - this.started > this.o.maxPrecopyMs) return { action: 'freeze', why: `pre-copy ran ${(this.o.maxPrecopyMs / 1000).toFixed(0)} s without converging; expected downtime ${e.expectedDowntimeMs.toFixed(0)} ms` };
+    if (n >= this.o.maxIterations) return { action: 'freeze', bound: true, why: `${n} iterations, the most allowed (--max-iterations); expected downtime ${e.expectedDowntimeMs.toFixed(0)} ms` };
+    if (performance.now() - this.started > this.o.maxPrecopyMs) return { action: 'freeze', bound: true, why: `pre-copy ran ${(this.o.maxPrecopyMs / 1000).toFixed(0)} s without converging; expected downtime ${e.expectedDowntimeMs.toFixed(0)} ms` };
     // QEMU's test: the link carried more than half of what the one before it did, twice in a row
     const prev = this.links[n - 2]!;
     this.highDirty = link.bytes > prev.bytes / 2 ? this.highDirty + 1 : 0;

@@ -13,6 +13,7 @@ import { AgentClient, type ClientOptions } from '../pageserver/client.js';
 import type { Compression, Event, OpArgs, PeerRef, Progress } from '../pageserver/protocol.js';
 import type { LinkResult } from '../agent/ops/send.js';
 import type { RestoreAnswer } from '../agent/ops/restore.js';
+import type { StatusReport } from '../agent/ops/status.js';
 import type { HostEntry } from './hosts.js';
 import { preflight, type PreflightReport } from './preflight.js';
 import { Convergence, type Estimate } from './converge.js';
@@ -162,7 +163,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     if (o.dryRun) { report.outcome = 'dry-run'; return report; }
 
     show({ phase: 'expect' });
-    const { migration, key } = (await unlessInterrupted(dst.call('expect', { label: `pid ${o.pid} from ${o.from.name}` }), o.signal)) as { migration: string; key: string };
+    const { migration, key } = (await unlessInterrupted(dst.call('expect', { label: `pid ${o.pid} from ${o.from.name}`, ...(o.newPidns ? { buildAhead: false } : {}) }), o.signal)) as { migration: string; key: string };
     report.migration = migration;
     const peer: PeerRef = { url: o.to.url, migration, key };
     undo.push({ what: 'the destination discards what it received', run: async () => { await dst.call('cancel', { migration }); } });
@@ -184,6 +185,12 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
         const v = conv.add({ bytes: r.pagesBytes, ms, bandwidth: r.throughput });
         const est: Estimate = conv.estimate();
         show({ dirtyRate: est.dirtyRate, bandwidth: est.bandwidth, expectedDowntimeMs: est.expectedDowntimeMs, sent: r.bytes, left: 0 });
+        if (v.action === 'freeze' && !v.bound) {
+          // the restore waits until every link is built into the tree on the destination: while
+          // it still builds older ones, pre-copy goes on, and freezes once it has caught up
+          const waited = await waitForBuild(dst, migration, conv.leftMs(), o.signal, () => show({ message: 'the destination is still building the memory it received; pre-copy goes on' }));
+          if (waited > 0) { conv.waited(waited); log.info({ migration, waitedMs: Math.round(waited) }, 'waited for the destination to build'); continue; }
+        }
         if (v.action === 'freeze') { report.convergedBecause = v.why; break; }
         if (v.throttle) {
           await unlessInterrupted(src.call('throttle', { migration, pid: o.pid, percent: v.throttle }), o.signal);
@@ -304,3 +311,18 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
 }
 
 const r1 = (x: number): number => Math.round(x * 10) / 10;
+
+/**
+ * Wait while the destination builds links older than the last one it received (the last is built
+ * while the final dump runs). Returns how long it waited: 0 when nothing older was left.
+ */
+async function waitForBuild(dst: AgentClient, migration: string, maxMs: number, signal: AbortSignal | undefined, onWait: () => void): Promise<number> {
+  const t0 = performance.now();
+  for (let first = true; ; first = false) {
+    const st = (await unlessInterrupted(dst.call('status', {}), signal)) as StatusReport;
+    const b = st.incoming.find((m) => m.migration === migration)?.building;
+    if (!b || b.dropped || b.pendingLinks <= 1 || performance.now() - t0 > maxMs) return first ? 0 : performance.now() - t0;
+    if (first) onWait();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -42,11 +42,14 @@ export class Prebuild {
   private queue: Promise<void> = Promise.resolve();
   private log = logger('prebuild');
   readonly stats: PrebuildStats = { links: 0, bytes: 0, ms: 0 };
+  /** links added and not yet built */
+  pending = 0;
 
   constructor(private label: string) {}
 
   /** Bring the seeds up to this link, after the ones before it. Never throws: a failure drops the build. */
   add(dir: string): Promise<void> {
+    this.pending++;
     this.queue = this.queue.then(async () => {
       if (this.broken) return;
       const t0 = performance.now();
@@ -57,7 +60,7 @@ export class Prebuild {
       } catch (e) {
         this.drop(`link ${dir} could not be built: ${(e as Error).message}`);
       }
-    });
+    }).finally(() => { this.pending--; });
     return this.queue;
   }
 
@@ -65,6 +68,7 @@ export class Prebuild {
   settled(): Promise<void> { return this.queue; }
 
   private broken = false;
+  get dropped(): boolean { return this.broken; }
 
   /** Give up on what was built: the seeds are killed, their PIDs free again. */
   drop(why: string): void {
@@ -125,7 +129,7 @@ export class Prebuild {
       if (!pm) continue;
       const segments = clipSegments(pm.segments, h.ranges);
       this.stats.bytes += segments.reduce((t, s) => t + s.entries.reduce((u, e) => u + e.pages, 0), 0) * 4096;
-      await readSegments(dir, pid, segments, true);
+      await readSegments(dir, pid, segments, { checked: true, background: true });
     }
     this.applied.push(dir);
   }

@@ -69,7 +69,8 @@ export interface OpArgs {
   check: Record<string, never>;
   status: { follow?: boolean };
   /** destination: get ready to receive a migration; answers its id and one-time key */
-  expect: { label?: string };
+  /** `buildAhead: false`: do not build the tree while pre-copy runs (it goes into a new PID namespace) */
+  expect: { label?: string; buildAhead?: boolean };
   /** source: copy the memory of a running tree to the peer (one link of the pre-copy chain) */
   predump: { pid: number; peer: PeerRef; compress?: Compression; bandwidth?: number };
   /**
@@ -235,7 +236,10 @@ function checkArgs(op: OpName, a: Record<string, unknown>): void {
   switch (op) {
     case 'check': return;
     case 'status': need(a.follow === undefined || typeof a.follow === 'boolean', 'status.follow'); return;
-    case 'expect': need(a.label === undefined || isStr(a.label, 128), 'expect.label'); return;
+    case 'expect':
+      need(a.label === undefined || isStr(a.label, 128), 'expect.label');
+      need(a.buildAhead === undefined || typeof a.buildAhead === 'boolean', 'expect.buildAhead');
+      return;
     case 'predump':
     case 'dump':
       need(isInt(a.pid, 1, 1 << 30) && isCompression(a.compress), `${op}.pid`);

@@ -5,7 +5,7 @@ import type { AgentContext } from '../context.js';
 import type { OpArgs } from '../../pageserver/protocol.js';
 
 export function expect(ctx: AgentContext, args: OpArgs['expect']): { migration: string; key: string } {
-  const r = ctx.registry.expect(args.label ?? '');
+  const r = ctx.registry.expect(args.label ?? '', args.buildAhead !== false);
   mkdirSync(ctx.state.migration('incoming', r.migration), { mode: 0o700 });
   ctx.log.info({ migration: r.migration, label: args.label }, 'migration expected');
   return r;

@@ -56,7 +56,7 @@ export async function receive(call: OpCall, run: Running, m: Incoming, args: OpA
     if (read.link) m.known.set(resolve(final), read.link);
     m.links.push(args.link);
     // built in the background while the next link streams; the restore waits for it
-    if (args.kind === 'pre-dump') void (m.prebuild ??= new Prebuild(m.id)).add(final);
+    if (args.kind === 'pre-dump' && m.buildAhead) void (m.prebuild ??= new Prebuild(m.id)).add(final);
     m.touched = Date.now();
     run.progress.phase = 'done';
     report(true);

@@ -10,7 +10,11 @@ export interface StatusReport {
   /** where the agent's memory is: V8's heap, and Buffers outside it */
   memory: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
   operations: Array<{ op: string; migration: string; pid?: number; startedAt: string; progress: unknown }>;
-  incoming: Array<{ migration: string; label: string; links: string[]; receiving: string | null; createdAt: string }>;
+  incoming: Array<{
+    migration: string; label: string; links: string[]; receiving: string | null; createdAt: string;
+    /** the tree built while pre-copy runs: links not built yet, links built, bytes written */
+    building?: { pendingLinks: number; builtLinks: number; bytes: number; dropped: boolean };
+  }>;
   outgoing: Array<{ migration: string; pid: number; peer: string; links: string[]; createdAt: string }>;
 }
 
@@ -24,6 +28,7 @@ export function status(ctx: AgentContext): StatusReport {
     })),
     incoming: [...r.incoming.values()].map((m) => ({
       migration: m.id, label: m.label, links: m.links, receiving: m.receiving, createdAt: new Date(m.created).toISOString(),
+      ...(m.prebuild ? { building: { pendingLinks: m.prebuild.pending, builtLinks: m.prebuild.stats.links, bytes: m.prebuild.stats.bytes, dropped: m.prebuild.dropped } } : {}),
     })),
     outgoing: [...r.outgoing.values()].map((m) => ({
       migration: m.id, pid: m.pid, peer: m.peer, links: m.links, createdAt: new Date(m.created).toISOString(),

@@ -107,14 +107,22 @@ export function checkSegments(dir: string, segments: PageSegment[]): void {
   }
 }
 
-/** `checked`: the files were checked as they arrived; only the pages wanted are read, not whole chunks. */
-export async function readSegments(dir: string, pid: number, segments: PageSegment[], checked = false): Promise<void> {
+/**
+ * `checked`: the files were checked as they arrived; only the pages wanted are read, not whole
+ * chunks. `background`: never on this thread, however small (memory built while pre-copy runs
+ * must not hold up the agent's event loop, where the final link may be arriving).
+ */
+export async function readSegments(
+  dir: string, pid: number, segments: PageSegment[], o: { checked?: boolean; background?: boolean } = {},
+): Promise<void> {
+  const checked = !!o.checked;
+  segments = segments.filter((s) => s.entries.length);
   const bytes = segments.reduce((s, x) => s + x.totalPages * PAGE_SIZE, 0);
   const fail = (s: PageSegment, msg: string): never => {
     if (/checksum|end of file/.test(msg)) throw new ImageError(join(dir, s.file), msg.replace(/^.*?: /, ''));
     throw new GodwitError(msg);
   };
-  if (segments.length <= 1 || bytes < INLINE_BYTES) {
+  if (!o.background && (segments.length <= 1 || bytes < INLINE_BYTES)) {
     for (const s of segments) {
       try { copyIn(pid, join(dir, s.file), s.entries, checked ? null : s.chunkCrcs); } catch (e) { fail(s, (e as Error).message); }
     }

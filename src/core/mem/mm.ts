@@ -224,11 +224,11 @@ export async function restoreMm(inj: Injection, mm: MmCore, layers: PageLayer[],
   }
   for (const fd of fds.values()) inj.call('close', NR.close, fd);
 
-  for (const l of pageLayers) await readSegments(l.dir, pid, l.segments, ctx.pagesChecked);
+  for (const l of pageLayers) await readSegments(l.dir, pid, l.segments, { checked: !!ctx.pagesChecked });
   for (const v of mm.vmas) {
     if (v.kind !== 'shmem' || v.shmemId === undefined) continue;
     const o = shmemObjects.get(v.shmemId);
-    if (o && o.owner === pid) await readSegments(dir, pid, o.segments, ctx.pagesChecked);
+    if (o && o.owner === pid) await readSegments(dir, pid, o.segments, { checked: !!ctx.pagesChecked });
   }
   for (const v of tempWrite) inj.call('mprotect', NR.mprotect, v.start, v.end - v.start, v.prot);
   // built ahead read-write, whatever the mapping's protection is now
