@@ -188,8 +188,10 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
         if (v.action === 'freeze' && !v.bound) {
           // the restore waits until every link is built into the tree on the destination: while
           // it still builds older ones, pre-copy goes on, and freezes once it has caught up
-          const waited = await waitForBuild(dst, migration, conv.leftMs(), o.signal, () => show({ message: 'the destination is still building the memory it received; pre-copy goes on' }));
+          const waited = await waitForBuild(dst, migration, 1, conv.leftMs(), o.signal, () => show({ message: 'the destination is still building the memory it received; pre-copy goes on' }));
           if (waited > 0) { conv.waited(waited); log.info({ migration, waitedMs: Math.round(waited) }, 'waited for the destination to build'); continue; }
+          // and the last link, small by now: building it must not share the CPU with the freeze
+          await waitForBuild(dst, migration, 0, conv.leftMs(), o.signal, () => undefined);
         }
         if (v.action === 'freeze') { report.convergedBecause = v.why; break; }
         if (v.throttle) {
@@ -313,15 +315,15 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
 const r1 = (x: number): number => Math.round(x * 10) / 10;
 
 /**
- * Wait while the destination builds links older than the last one it received (the last is built
- * while the final dump runs). Returns how long it waited: 0 when nothing older was left.
+ * Wait while the destination has more than `left` links still to build into the tree. Returns how
+ * long it waited: 0 when it had no more than that.
  */
-async function waitForBuild(dst: AgentClient, migration: string, maxMs: number, signal: AbortSignal | undefined, onWait: () => void): Promise<number> {
+async function waitForBuild(dst: AgentClient, migration: string, left: number, maxMs: number, signal: AbortSignal | undefined, onWait: () => void): Promise<number> {
   const t0 = performance.now();
   for (let first = true; ; first = false) {
     const st = (await unlessInterrupted(dst.call('status', {}), signal)) as StatusReport;
     const b = st.incoming.find((m) => m.migration === migration)?.building;
-    if (!b || b.dropped || b.pendingLinks <= 1 || performance.now() - t0 > maxMs) return first ? 0 : performance.now() - t0;
+    if (!b || b.dropped || b.pendingLinks <= left || performance.now() - t0 > maxMs) return first ? 0 : performance.now() - t0;
     if (first) onWait();
     await new Promise((r) => setTimeout(r, 100));
   }

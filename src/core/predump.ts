@@ -8,7 +8,8 @@ import { release } from 'node:os';
 import { freezeTree, thawTree } from './ptrace/freeze.js';
 import { Injection, findSyscallInsn } from './ptrace/inject.js';
 import { ProcMem } from './ptrace/memory.js';
-import { readSmaps } from './proc/smaps.js';
+import { readSmaps, readSmapsSince, type ProcVma } from './proc/smaps.js';
+import { listTree } from './proc/tree.js';
 import { writeRecord, readRecord } from './image/store.js';
 import { localPages, type PageWriter } from './image/page-streams.js';
 import { IMAGE_ARCH, IMAGE_FORMAT_VERSION, type Inventory, type Pagemap, type PstreeEntry, type TrackRecord } from './image/format.js';
@@ -65,6 +66,9 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
   const prev = opts.prev ? resolvePrev(opts.dir, opts.prev) : undefined;
   mkdirSync(opts.dir, { recursive: true });
   for (const f of readdirSync(opts.dir).filter((x) => /\.(img|mpk)$/.test(x))) rmSync(join(opts.dir, f));
+  // smaps walks every page (15 ms a GiB): read while the tree runs, checked against maps frozen
+  const smapsBefore = new Map<number, ProcVma[]>();
+  for (const pid of listTree(opts.pid)) { try { smapsBefore.set(pid, readSmaps(pid)); } catch { /* gone: read frozen */ } }
   const tree = freezeTree(opts.pid);
   const tFrozen = performance.now();
   const sender = new FdSender();
@@ -88,7 +92,7 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
       if (!adopted && UffdTracker.reclaimStale(inj)) log.warn({ pid: p.pid }, 'stopped a dirty tracker an earlier godwit left behind');
       const tracker = adopted ?? UffdTracker.arm(inj);
       // shared memory is saved whole by the final dump: a link holds private pages only
-      const vmas = readSmaps(p.pid);
+      const vmas = readSmapsSince(p.pid, smapsBefore.get(p.pid), inj.scratch);
       const kept = vmas.filter((v) => !['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]'].includes(v.name) && !v.shared)
         .map((v) => ({ start: v.start, end: v.end, force: !v.read }));
       const runs = clipRuns(tracker.collect(), kept);

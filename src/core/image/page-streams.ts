@@ -117,7 +117,8 @@ export async function readSegments(
 ): Promise<void> {
   const checked = !!o.checked;
   segments = segments.filter((s) => s.entries.length);
-  const bytes = segments.reduce((s, x) => s + x.totalPages * PAGE_SIZE, 0);
+  // what is read: with checksums, whole files (chunk by chunk); checked, only the pages wanted
+  const bytes = segments.reduce((s, x) => s + (checked ? x.entries.reduce((t, e) => t + e.pages, 0) : x.totalPages) * PAGE_SIZE, 0);
   const fail = (s: PageSegment, msg: string): never => {
     if (/checksum|end of file/.test(msg)) throw new ImageError(join(dir, s.file), msg.replace(/^.*?: /, ''));
     throw new GodwitError(msg);
