@@ -133,7 +133,11 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     migration: '', pid: o.pid, from: o.from.name, to: o.to.name, outcome: 'rolled-back', totalMs: 0, precopyMs: 0, iterations: [],
     compressionRatio: 1, warnings: [],
   };
-  const show = (patch: Partial<MigrationProgress>) => { Object.assign(progress, patch); o.onProgress?.({ ...progress }); };
+  // a message goes with the one update that carries it, not with every one after
+  const show = ({ message, ...patch }: Partial<MigrationProgress>) => {
+    Object.assign(progress, patch);
+    o.onProgress?.({ ...progress, ...(message ? { message } : {}) });
+  };
   const clients: AgentClient[] = [];
   let committed = false;
 
