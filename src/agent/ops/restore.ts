@@ -17,6 +17,26 @@ export interface RestoreAnswer { pid: number; restoreMs: number; resumeMs: numbe
 /** A tree built and waiting, whichever way it was built. */
 interface Built { root: number; keptBytes: number; run(): Promise<void>; discard(): Promise<void> }
 
+/**
+ * What is being built ahead must be finished before the restore uses it. A build that takes too
+ * long is dropped (its seeds killed), and still waited for: a write of it still in flight must not
+ * land in the new seeds, which take the same PIDs.
+ */
+async function settle(m: Incoming, log: OpCall['ctx']['log']): Promise<void> {
+  const p = m.prebuild!;
+  let timer: NodeJS.Timeout | undefined;
+  const late = await Promise.race([
+    p.settled().then(() => false),
+    new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), SETTLE_MS); }),
+  ]);
+  clearTimeout(timer);
+  if (!late) return;
+  log.warn({ migration: m.id, seconds: SETTLE_MS / 1000 }, 'the memory built ahead is not finished: the restore builds from the images');
+  p.drop(`not finished after ${SETTLE_MS / 1000} s`);
+  await p.settled();
+}
+const SETTLE_MS = 30_000;
+
 async function build(m: Incoming, dir: string, pidns: boolean): Promise<Built> {
   if (pidns) {
     // the seeds grown during pre-copy live in this namespace, not the new one
@@ -39,7 +59,7 @@ export async function restore(call: OpCall, run: Running, args: OpArgs['restore'
   let tree: Built;
   try {
     const tWait = performance.now();
-    await m.prebuild?.settled();
+    if (m.prebuild) await settle(m, ctx.log);
     if (m.prebuild) ctx.log.debug({ migration: m.id, waitedMs: performance.now() - tWait, ...m.prebuild.stats }, 'memory built ahead');
     tree = await build(m, ctx.state.link('incoming', m.id, 'final'), !!args.pidns);
   } catch (e) {
