@@ -23,15 +23,22 @@ import { NR } from './sys/nr.js';
 import { PROT, MAP } from './sys/mman.js';
 import { errnoName } from './sys/errno.js';
 import { logger } from './log.js';
+import { cstr } from './sys/libc.js';
+import { O } from './files/flags.js';
+import type { Injection } from './ptrace/inject.js';
 
 const SPECIAL = new Set(['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]']);
 
 interface Held {
-  /** memory this seed holds that is valid for the links applied */
+  /** plain anonymous memory this seed holds that is valid for the links applied */
   ranges: Range[];
+  /** other mappings, built whole and exactly as a link had them (see buildKey), valid too */
+  exact: Exact[];
   /** where nothing may be built: the scratch area and its hop, the seed's vDSO until it moves */
   reserved: Range[];
 }
+
+interface Exact { start: number; end: number; key: string }
 
 export interface PrebuildStats { links: number; bytes: number; ms: number }
 
@@ -99,7 +106,7 @@ export class Prebuild {
       seeds,
       memory: (pid) => {
         const h = this.held.get(pid);
-        return h ? { ranges: h.ranges, layers } : undefined;
+        return h ? { ranges: h.ranges, exact: h.exact, layers } : undefined;
       },
     };
   }
@@ -116,10 +123,21 @@ export class Prebuild {
       const pm = pagemaps.get(pid);
       const fresh: Range[] = union(pm?.fresh ?? []);
       const plain: Range[] = subtract(union((pm?.layout ?? []).filter((v) => v.plain).map((v): Range => [v.start, v.end])), h.reserved);
-      // still valid: held before, still plain memory, and not found new by this link
+      const wanted: Exact[] = (pm?.layout ?? []).flatMap((v) => (v.key && !intersect([[v.start, v.end]], h.reserved).length ? [{ start: v.start, end: v.end, key: v.key }] : []));
+      const same = (a: Exact) => (b: Exact) => a.start === b.start && a.end === b.end && a.key === b.key;
+      // still valid: held before, still the same memory, and not found new by this link
       const stay = intersect(subtract(h.ranges, fresh), plain);
+      const keep = h.exact.filter((e) => wanted.some(same(e)) && !intersect([[e.start, e.end]], fresh).length);
       for (const [a, b] of subtract(h.ranges, stay)) inj.call('munmap', NR.munmap, a, b - a);
+      for (const e of h.exact) if (!keep.some(same(e))) inj.call('munmap', NR.munmap, e.start, e.end - e.start);
+      // a mapping is built only when this link holds all of it that is not in the file: it is new here
       const made: Range[] = [];
+      const madeExact: Exact[] = [];
+      for (const w of wanted) {
+        if (keep.some(same(w)) || subtract([[w.start, w.end]], fresh).length) continue;
+        if (this.mapExact(inj, w)) madeExact.push(w);
+      }
+      h.exact = [...keep, ...madeExact];
       for (const [a, b] of intersect(plain, fresh)) {
         const r = inj.thread().callRaw(NR.mmap, a, b - a, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED_NOREPLACE, -1, 0);
         if (r === a) made.push([a, b]);
@@ -127,11 +145,30 @@ export class Prebuild {
       }
       h.ranges = union(stay, made);
       if (!pm) continue;
-      const segments = clipSegments(pm.segments, h.ranges);
+      const segments = clipSegments(pm.segments, union(h.ranges, h.exact.map((e): Range => [e.start, e.end])));
       this.stats.bytes += segments.reduce((t, s) => t + s.entries.reduce((u, e) => u + e.pages, 0), 0) * 4096;
       await readSegments(dir, pid, segments, { checked: true, background: true });
     }
     this.applied.push(dir);
+  }
+
+  /** Map one mapping as its key says, read-write while pages go in; false when it cannot be. */
+  private mapExact(inj: Injection, w: Exact): boolean {
+    const len = w.end - w.start, rw = PROT.READ | PROT.WRITE, fixed = MAP.PRIVATE | MAP.FIXED_NOREPLACE;
+    const t = inj.thread();
+    let r: number;
+    if (w.key.startsWith('stack:')) {
+      r = t.callRaw(NR.mmap, w.start, len, rw, fixed | MAP.ANONYMOUS | MAP.GROWSDOWN | (w.key.endsWith('nr') ? MAP.NORESERVE : 0), -1, 0);
+    } else {
+      const [, offset, path] = /^file:(\d+):(.*)$/s.exec(w.key)!;
+      inj.reset(16);
+      const fd = t.callRaw(NR.open, inj.put(cstr(path!)), O.RDONLY | O.CLOEXEC, 0);
+      if (fd < 0) return false;
+      r = t.callRaw(NR.mmap, w.start, len, rw, fixed, fd, Number(offset));
+      t.callRaw(NR.close, fd);
+    }
+    if (r !== w.start) this.log.debug({ pid: inj.pid, start: w.start.toString(16), key: w.key, errno: r < 0 ? errnoName(-r) : r }, 'cannot build this mapping ahead');
+    return r === w.start;
   }
 
   /** The seeds, each emptied but for its scratch area and vDSO, at the first link. */
@@ -148,7 +185,7 @@ export class Prebuild {
         if (SPECIAL.has(v.name)) { reserved.push([v.start, v.end]); continue; }
         inj.call('munmap', NR.munmap, v.start, v.end - v.start);
       }
-      this.held.set(e.pid, { ranges: [], reserved: union(reserved) });
+      this.held.set(e.pid, { ranges: [], exact: [], reserved: union(reserved) });
     }
   }
 }

@@ -14,7 +14,7 @@ import { writeRecord, readRecord } from './image/store.js';
 import { localPages, type PageWriter } from './image/page-streams.js';
 import { IMAGE_ARCH, IMAGE_FORMAT_VERSION, type Inventory, type Pagemap, type PstreeEntry, type TrackRecord } from './image/format.js';
 import type { PageRun } from './image/page-copy.js';
-import { isPlainAnonProc } from './mem/vma.js';
+import { isPlainAnonProc, buildKeyProc } from './mem/vma.js';
 import { pstreeOf } from './pstree.js';
 import { clipRuns } from './mem/track/ranges.js';
 import { UffdTracker } from './mem/track/uffd.js';
@@ -96,7 +96,10 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
       const kept = vmas.filter((v) => !['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]'].includes(v.name) && !v.shared)
         .map((v) => ({ start: v.start, end: v.end, force: !v.read }));
       const runs = clipRuns(tracker.collect(), kept);
-      const layout = vmas.map((v) => ({ start: v.start, end: v.end, plain: isPlainAnonProc(v) }));
+      const layout = vmas.map((v) => {
+        const key = buildKeyProc(v);
+        return { start: v.start, end: v.end, plain: isPlainAnonProc(v), ...(key ? { key } : {}) };
+      });
       work.push({ pid: p.pid, runs, fresh: tracker.lastAdded, layout });
       inj.mapScratch(); // parking passes pointers; the scratch area is gone again before the thaw
       try {

@@ -180,9 +180,10 @@ export interface Pagemap {
   fresh?: Array<[number, number]>;
   /**
    * pre-dump links: every mapping when the link was taken, and whether it is plain private
-   * anonymous memory, which a destination may build while pre-copy goes on
+   * anonymous memory, which a destination may build while pre-copy goes on; `key`: how to map
+   * one of the other mappings it builds too, exactly (files mapped privately, the stack)
    */
-  layout?: Array<{ start: number; end: number; plain: boolean }>;
+  layout?: Array<{ start: number; end: number; plain: boolean; key?: string }>;
 }
 
 export interface ShmemObject { id: number; ino: number; size: number; owner: number; segments: PageSegment[] }

@@ -11,12 +11,12 @@ import type { Injection } from '../ptrace/inject.js';
 import type { MmCore, Pagemap, PageSegment, ShmemObject, VmaEntry } from '../image/format.js';
 import { readSegments, type PageWriter } from '../image/page-streams.js';
 import type { PageRun } from '../image/page-copy.js';
-import { toVmaEntry, pagesInImage, isPlainAnon } from './vma.js';
+import { toVmaEntry, pagesInImage, isPlainAnon, buildKey } from './vma.js';
 import { scanPages, pagemapBuffer } from './pagemap.js';
 import type { ShmemDumper } from './shmem.js';
 import type { GhostDumper } from '../files/ghost.js';
 import type { DirtyTracker } from './track/tracker.js';
-import { clipRuns, subtract, append, union, type Range } from './track/ranges.js';
+import { clipRuns, subtract, append, union, intersect, type Range } from './track/ranges.js';
 import { GodwitError } from '../errors.js';
 import { cstr } from '../sys/libc.js';
 import { O } from '../files/flags.js';
@@ -92,13 +92,27 @@ export interface PageLayer { dir: string; pagemap: Pagemap }
  * Memory a seed already holds, built while pre-copy ran (see prebuild.ts): inside `ranges`, what
  * the links in `layers` (resolved directories) put there, each page from the newest of them.
  */
-export interface HeldMemory { ranges: Range[]; layers: Set<string> }
+export interface HeldMemory {
+  ranges: Range[];
+  /** mappings built whole and exactly (see buildKey), with their contents */
+  exact: Array<{ start: number; end: number; key: string }>;
+  layers: Set<string>;
+}
 
-/** Mappings the seed can keep as they are: plain private anonymous memory, held whole and still valid. */
+/**
+ * Mappings the seed can keep as they are: plain private anonymous memory held whole, and the
+ * mappings built exactly as the image has them; in both, still valid.
+ */
 function keptVmas(vmas: VmaEntry[], layers: PageLayer[], held: HeldMemory): VmaEntry[] {
   // a link the seed has not seen may have found a mapping new: what the seed holds there is stale
-  const valid = subtract(held.ranges, layers.filter((l) => !held.layers.has(resolve(l.dir))).flatMap((l) => l.pagemap.fresh ?? []));
-  return vmas.filter((v) => isPlainAnon(v) && subtract([[v.start, v.end]], valid).length === 0);
+  const stale = union(layers.filter((l) => !held.layers.has(resolve(l.dir))).flatMap((l) => l.pagemap.fresh ?? []));
+  const valid = subtract(held.ranges, stale);
+  return vmas.filter((v) => {
+    if (isPlainAnon(v)) return subtract([[v.start, v.end]], valid).length === 0;
+    const key = buildKey({ ...v, ghost: v.ghostId !== undefined });
+    return key !== undefined && held.exact.some((e) => e.start === v.start && e.end === v.end && e.key === key)
+      && intersect([[v.start, v.end]], stale).length === 0;
+  });
 }
 
 /**
@@ -106,7 +120,7 @@ function keptVmas(vmas: VmaEntry[], layers: PageLayer[], held: HeldMemory): VmaE
  * final image has, and not where a newer link found a mapping new (its old contents are stale).
  * Where the seed already holds memory, the links it has seen contribute nothing more.
  */
-function layerSegments(layers: PageLayer[], vmas: VmaEntry[], held?: HeldMemory): Array<{ dir: string; segments: PageSegment[] }> {
+function layerSegments(layers: PageLayer[], vmas: VmaEntry[], held?: Pick<HeldMemory, 'ranges' | 'layers'>): Array<{ dir: string; segments: PageSegment[] }> {
   const final: Range[] = vmas.filter((v) => v.kind === 'anon' || (v.kind === 'file' && !v.shared)).map((v) => [v.start, v.end]);
   return layers.map((l, i) => {
     if (i === layers.length - 1) return { dir: l.dir, segments: l.pagemap.segments };

@@ -81,3 +81,23 @@ export function isPlainAnon(v: Pick<VmaEntry, 'kind' | 'shared' | 'growsDown' | 
 export function isPlainAnonProc(v: ProcVma): boolean {
   return isPlainAnon({ kind: kindOf(v), shared: v.shared, growsDown: v.vmFlags.includes('gd'), noReserve: v.vmFlags.includes('nr'), name: v.name });
 }
+
+/**
+ * Other mappings a destination builds ahead, each only as a whole and exactly as it was: a private
+ * mapping of a file by its path (its untouched pages come from the file, on both hosts), and the
+ * stack. The key says how to map it; mappings with the same range and key are the same mapping.
+ */
+export function buildKey(v: Pick<VmaEntry, 'kind' | 'shared' | 'growsDown' | 'noReserve' | 'name' | 'offset'> & { ghost: boolean }): string | undefined {
+  if (v.shared) return undefined;
+  if (v.kind === 'file' && !v.ghost && v.name.startsWith('/')) return `file:${v.offset}:${v.name}`;
+  if (v.kind === 'anon' && v.growsDown) return `stack:${v.noReserve ? 'nr' : ''}`;
+  return undefined;
+}
+
+/** The same, for a mapping as /proc shows it (deleted files and memfds travel as ghosts). */
+export function buildKeyProc(v: ProcVma): string | undefined {
+  return buildKey({
+    kind: kindOf(v), shared: v.shared, growsDown: v.vmFlags.includes('gd'), noReserve: v.vmFlags.includes('nr'), name: v.name,
+    offset: v.offset, ghost: v.deleted || v.name.startsWith('/memfd:'),
+  });
+}
