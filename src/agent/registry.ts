@@ -23,11 +23,16 @@ export interface Incoming {
   prebuild?: Prebuild;
   /** the final link, read and checked whole when it arrived */
   image?: Image;
+  /** the tree, built as soon as the final link arrived, for the `restore` that follows */
+  early?: Promise<HeldTree>;
   /** the pre-dump links, read and checked as they arrived */
   known: KnownLinks;
   created: number;
   touched: number;
 }
+
+/** A tree built on the destination and waiting, whichever way it was built. */
+export interface HeldTree { root: number; keptBytes: number; run(): Promise<void>; discard(): Promise<void> }
 
 export interface Outgoing { id: string; pid: number; peer: string; links: string[]; created: number; touched: number }
 

@@ -24,6 +24,11 @@ export async function cancel(call: OpCall, args: OpArgs['cancel']): Promise<{ ca
     abandon(call, mid, last ? ctx.state.link('outgoing', mid, last) : undefined);
   }
   const incoming = ctx.registry.incoming.get(mid);
+  if (incoming?.early) {
+    const early = incoming.early;
+    incoming.early = undefined;
+    await (await early.catch(() => null))?.discard().catch(() => undefined);
+  }
   if (incoming?.prebuild) {
     await incoming.prebuild.settled();
     incoming.prebuild.drop('the migration was cancelled');

@@ -13,6 +13,7 @@ import type { OpArgs } from '../../pageserver/protocol.js';
 import { progressReporter, type OpCall } from '../context.js';
 import type { Incoming, Running } from '../registry.js';
 import { Prebuild } from '../../core/prebuild.js';
+import { buildEarly } from './restore.js';
 
 export async function receive(call: OpCall, run: Running, m: Incoming, args: OpArgs['receive']): Promise<ReceiveStats> {
   const { ctx } = call;
@@ -57,6 +58,7 @@ export async function receive(call: OpCall, run: Running, m: Incoming, args: OpA
     m.links.push(args.link);
     // built in the background while the next link streams; the restore waits for it
     if (args.kind === 'pre-dump' && m.buildAhead) void (m.prebuild ??= new Prebuild(m.id)).add(final);
+    if (args.kind === 'dump' && m.buildAhead) buildEarly(ctx, m);
     m.touched = Date.now();
     run.progress.phase = 'done';
     report(true);

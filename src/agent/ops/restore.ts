@@ -9,13 +9,11 @@ import { buildInNewPidns } from '../../core/pidns.js';
 import { GodwitError, errorMessage } from '../../core/errors.js';
 import type { OpArgs } from '../../pageserver/protocol.js';
 import type { OpCall } from '../context.js';
-import { NotFoundError, type Incoming, type Running } from '../registry.js';
+import { NotFoundError, type HeldTree, type Incoming, type Running } from '../registry.js';
 
 /** `pid`: the root's PID on this host (in a new PID namespace, not the tree's own) */
 export interface RestoreAnswer { pid: number; restoreMs: number; resumeMs: number; keptBytes: number }
 
-/** A tree built and waiting, whichever way it was built. */
-interface Built { root: number; keptBytes: number; run(): Promise<void>; discard(): Promise<void> }
 
 /**
  * What is being built ahead must be finished before the restore uses it. A build that takes too
@@ -37,7 +35,21 @@ async function settle(m: Incoming, log: OpCall['ctx']['log']): Promise<void> {
 }
 const SETTLE_MS = 30_000;
 
-async function build(m: Incoming, dir: string, pidns: boolean): Promise<Built> {
+/**
+ * Build the tree as soon as the final link is in, before anyone asks: the `restore` that follows
+ * (after the source said it holds the tree frozen) takes it over, and a `cancel` discards it.
+ * Nothing runs and nothing is decided until that `restore` resumes it.
+ */
+export function buildEarly(ctx: OpCall['ctx'], m: Incoming): void {
+  const dir = ctx.state.link('incoming', m.id, 'final');
+  m.early = (async () => {
+    if (m.prebuild) await settle(m, ctx.log);
+    return build(m, dir, false);
+  })();
+  m.early.catch((e: unknown) => ctx.log.debug({ migration: m.id, err: errorMessage(e) }, 'the early build failed; the restore says so'));
+}
+
+async function build(m: Incoming, dir: string, pidns: boolean): Promise<HeldTree> {
   if (pidns) {
     // the seeds grown during pre-copy live in this namespace, not the new one
     m.prebuild?.drop('the tree is restored into a new PID namespace');
@@ -56,12 +68,18 @@ export async function restore(call: OpCall, run: Running, args: OpArgs['restore'
   if (!m.links.includes('final')) throw new GodwitError(`migration ${m.id} has no final dump yet (links received: ${m.links.join(', ') || 'none'})`);
   run.progress.phase = 'restoring';
   const t0 = performance.now();
-  let tree: Built;
+  let tree: HeldTree;
   try {
-    const tWait = performance.now();
-    if (m.prebuild) await settle(m, ctx.log);
-    if (m.prebuild) ctx.log.debug({ migration: m.id, waitedMs: performance.now() - tWait, ...m.prebuild.stats }, 'memory built ahead');
-    tree = await build(m, ctx.state.link('incoming', m.id, 'final'), !!args.pidns);
+    const early = m.early;
+    m.early = undefined;
+    if (early && args.pidns) await (await early.catch(() => null))?.discard();
+    if (early && !args.pidns) {
+      tree = await early;
+    } else {
+      if (m.prebuild) await settle(m, ctx.log);
+      tree = await build(m, ctx.state.link('incoming', m.id, 'final'), !!args.pidns);
+    }
+    if (m.prebuild) ctx.log.debug({ migration: m.id, ...m.prebuild.stats }, 'memory built ahead');
   } catch (e) {
     reg.decide(m.id, 'discarded');
     throw e;
