@@ -4,7 +4,7 @@ import type { CommandModule } from './command.js';
 import { imagesDirOption } from './options.js';
 import { restore, buildTree } from '../core/restore.js';
 import { GodwitError } from '../core/errors.js';
-import { spawnInNewPidns, outerPid } from '../core/pidns.js';
+import { spawnInNewPidns, outerPid, nextLine } from '../core/pidns.js';
 
 export const restoreCommand: CommandModule = {
   command: 'restore',
@@ -48,11 +48,9 @@ export const restoreCommand: CommandModule = {
 async function holdOnStdin(dir: string): Promise<number> {
   const tree = await buildTree({ dir, detach: true });
   process.stdout.write(`BUILT ${tree.root} ${tree.buildMs.toFixed(1)}\n`);
-  const line = await new Promise<string | null>((resolve) => {
-    const rl = createInterface({ input: process.stdin });
-    rl.once('line', (l) => { resolve(l); rl.close(); });
-    rl.once('close', () => resolve(null));
-  });
+  const rl = createInterface({ input: process.stdin });
+  const line = await nextLine(rl);
+  rl.close();
   if (line?.trim() === 'RUN') {
     tree.run();
     process.stdout.write('RAN\n');
@@ -75,11 +73,9 @@ async function inNewPidns(dir: string, detach: boolean, pidfile: string | undefi
   // not the end
   const p = spawnInNewPidns(args, 'pipe');
   p.stderr!.on('data', (d: Buffer) => process.stderr.write(d));
-  const first = await new Promise<string | null>((resolve) => {
-    const rl = createInterface({ input: p.stdout! });
-    rl.once('line', (l) => { resolve(l); rl.close(); });
-    rl.once('close', () => resolve(null));
-  });
+  const rl = createInterface({ input: p.stdout! });
+  const first = await nextLine(rl);
+  rl.close();
   const inner = Number(first?.trim());
   if (!inner) {
     const code = p.exitCode ?? await new Promise<number>((resolve) => p.on('close', (c) => resolve(c ?? 1)));

@@ -9,7 +9,7 @@ import { Injection, findSyscallInsn } from './ptrace/inject.js';
 import { ProcMem } from './ptrace/memory.js';
 import { readStat } from './proc/stat.js';
 import { readStatus } from './proc/status.js';
-import { readSmaps, type ProcVma } from './proc/smaps.js';
+import { readSmapsBefore } from './proc/smaps.js';
 import { listTree } from './proc/tree.js';
 import { dumpThread } from './task/thread.js';
 import { dumpSigactions, dumpSharedPending } from './task/signals.js';
@@ -78,8 +78,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   const prev = opts.prev ? resolvePrev(opts.dir, opts.prev) : undefined;
   prepareDir(opts.dir);
   // smaps walks every page: read while the tree still runs, checked against maps once frozen
-  const smapsBefore = new Map<number, ProcVma[]>();
-  for (const pid of listTree(opts.pid)) { try { smapsBefore.set(pid, readSmaps(pid)); } catch { /* gone: read frozen */ } }
+  const smapsBefore = readSmapsBefore(listTree(opts.pid));
   const tFreeze = performance.now();
   const tree = freezeTree(opts.pid);
   const trackers: DirtyTracker[] = [];

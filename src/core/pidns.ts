@@ -11,7 +11,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
+import { createInterface, type Interface } from 'node:readline';
+import { readStatus } from './proc/status.js';
 import { GodwitError } from './errors.js';
 import { logger } from './log.js';
 
@@ -36,12 +37,22 @@ export function outerPid(pid: number, inner: number, unshare = false): number {
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${d}/status`, 'utf8'))?.[1]?.trim().split(/\s+/).map(Number);
-      if (!nspid || nspid.length < 2 || nspid[nspid.length - 1] !== inner) continue;
+      const nspid = readStatus(Number(d)).nspid;
+      if (nspid.length < 2 || nspid[nspid.length - 1] !== inner) continue;
       if (readlinkSync(`/proc/${d}/ns/pid`) === ns) return Number(d);
     } catch { /* gone while we looked */ }
   }
   return -1;
+}
+
+/** The next line of `lines`, or null once it closes. */
+export function nextLine(lines: Interface): Promise<string | null> {
+  return new Promise((resolve) => {
+    const onLine = (l: string) => { lines.off('close', onClose); resolve(l); };
+    const onClose = () => { lines.off('line', onLine); resolve(null); };
+    lines.once('line', onLine);
+    lines.once('close', onClose);
+  });
 }
 
 /** The unshare process's child: our init, PID 1 inside. */
@@ -70,12 +81,7 @@ export async function buildInNewPidns(dir: string, label: string): Promise<HeldI
   p.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
   const exited = new Promise<number>((resolve) => p.on('close', (code) => resolve(code ?? -1)));
   const lines = createInterface({ input: p.stdout! });
-  const next = (): Promise<string | null> => new Promise((resolve) => {
-    const onLine = (l: string) => { lines.off('close', onClose); resolve(l); };
-    const onClose = () => { lines.off('line', onLine); resolve(null); };
-    lines.once('line', onLine);
-    lines.once('close', onClose);
-  });
+  const next = () => nextLine(lines);
   const built = await next();
   const m = built && /^BUILT (\d+) ([\d.]+)$/.exec(built);
   if (!m) {

@@ -8,7 +8,6 @@
 // It is a cache, never the truth: the image chain stays on disk, and a restore that cannot use
 // what was built (the tree changed shape, a seed died, the scratch area is now in the way) kills
 // the seeds and builds from the images as it always does.
-import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { readRecord } from './image/store.js';
 import type { Image } from './image/image.js';
@@ -17,6 +16,7 @@ import { readSegments } from './image/page-streams.js';
 import { SeedTree, sameShape, HOP_SIZE } from './seeds.js';
 import { SCRATCH_SIZE } from './ptrace/inject.js';
 import { readMaps } from './proc/smaps.js';
+import { readStat } from './proc/stat.js';
 import { clipSegments, type HeldMemory } from './mem/mm.js';
 import { subtract, intersect, union, type Range } from './mem/track/ranges.js';
 import { NR } from './sys/nr.js';
@@ -54,14 +54,17 @@ export class Prebuild {
 
   constructor(private label: string) {}
 
-  /** Bring the seeds up to this link, after the ones before it. Never throws: a failure drops the build. */
-  add(dir: string): Promise<void> {
+  /**
+   * Bring the seeds up to this link (its pagemaps as its check read them), after the ones before
+   * it. Never throws: a failure drops the build.
+   */
+  add(dir: string, pagemaps: Map<number, Pagemap>): Promise<void> {
     this.pending++;
     this.queue = this.queue.then(async () => {
       if (this.broken) return;
       const t0 = performance.now();
       try {
-        await this.apply(resolve(dir));
+        await this.apply(resolve(dir), pagemaps);
         this.stats.links++;
         this.stats.ms += performance.now() - t0;
       } catch (e) {
@@ -111,10 +114,8 @@ export class Prebuild {
     };
   }
 
-  private async apply(dir: string): Promise<void> {
+  private async apply(dir: string, pagemaps: Map<number, Pagemap>): Promise<void> {
     const entries = readRecord<Pstree>(dir, 'pstree.mpk', 'pstree').entries;
-    const pagemaps = new Map(readdirSync(dir).filter((f) => /^pagemap-\d+\.mpk$/.test(f))
-      .map((f) => readRecord<Pagemap>(dir, f, 'pagemap')).map((pm) => [pm.pid, pm]));
     if (!this.seeds) this.grow(entries, [...pagemaps.values()].map((pm) => pm.layout ?? []));
     else if (!sameShape(this.seeds.entries, entries)) throw new Error('the tree changed shape');
     const seeds = this.seeds!;
@@ -192,10 +193,5 @@ export class Prebuild {
 
 /** Stopped under our ptrace, as a seed waits: not killed, not a zombie. */
 function waitingForUs(pid: number): boolean {
-  try {
-    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return st[st.lastIndexOf(')') + 2] === 't';
-  } catch {
-    return false;
-  }
+  try { return readStat(pid).state === 't'; } catch { return false; }
 }

@@ -8,7 +8,7 @@ import { release } from 'node:os';
 import { freezeTree, thawTree } from './ptrace/freeze.js';
 import { Injection, findSyscallInsn } from './ptrace/inject.js';
 import { ProcMem } from './ptrace/memory.js';
-import { readSmaps, readSmapsSince, type ProcVma } from './proc/smaps.js';
+import { readSmapsBefore, readSmapsSince } from './proc/smaps.js';
 import { listTree } from './proc/tree.js';
 import { writeRecord, readRecord } from './image/store.js';
 import { localPages, type PageWriter } from './image/page-streams.js';
@@ -67,8 +67,7 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
   mkdirSync(opts.dir, { recursive: true });
   for (const f of readdirSync(opts.dir).filter((x) => /\.(img|mpk)$/.test(x))) rmSync(join(opts.dir, f));
   // smaps walks every page (15 ms a GiB): read while the tree runs, checked against maps frozen
-  const smapsBefore = new Map<number, ProcVma[]>();
-  for (const pid of listTree(opts.pid)) { try { smapsBefore.set(pid, readSmaps(pid)); } catch { /* gone: read frozen */ } }
+  const smapsBefore = readSmapsBefore(listTree(opts.pid));
   const tree = freezeTree(opts.pid);
   const tFrozen = performance.now();
   const sender = new FdSender();

@@ -57,7 +57,7 @@ export async function receive(call: OpCall, run: Running, m: Incoming, args: OpA
     if (read.link) m.known.set(resolve(final), read.link);
     m.links.push(args.link);
     // built in the background while the next link streams; the restore waits for it
-    if (args.kind === 'pre-dump' && m.buildAhead) void (m.prebuild ??= new Prebuild(m.id)).add(final);
+    if (read.link && m.buildAhead) void (m.prebuild ??= new Prebuild(m.id)).add(final, read.link.pagemaps);
     if (args.kind === 'dump' && m.buildAhead) buildEarly(ctx, m);
     m.touched = Date.now();
     run.progress.phase = 'done';

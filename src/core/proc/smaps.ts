@@ -42,6 +42,13 @@ export function readMaps(pid: number): ProcVma[] {
   return parseMaps(readFileSync(`/proc/${pid}/maps`, 'utf8'));
 }
 
+/** smaps of every process of a tree, read while it still runs (a process gone meanwhile is left out). */
+export function readSmapsBefore(pids: number[]): Map<number, ProcVma[]> {
+  const out = new Map<number, ProcVma[]>();
+  for (const pid of pids) { try { out.set(pid, readSmaps(pid)); } catch { /* gone: read frozen */ } }
+  return out;
+}
+
 /**
  * The VMAs with their VmFlags, where smaps costs a walk of every page (15 ms a GiB) and maps does
  * not: `before` is smaps read just before the tree froze. When maps (read now, frozen) shows the
