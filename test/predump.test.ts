@@ -40,6 +40,34 @@ test('5 pre-dumps and a dump of a process that keeps writing restore with every 
   assert.match(v, /^PASS/, v);
 });
 
+test('a first pass cut into links of --max-bytes, and a dump that carries what is still owed, restore every page', async (t) => {
+  if (!uffd) { t.skip('this kernel lacks userfaultfd WP_ASYNC with PAGEMAP_SCAN'); return; }
+  const target = await launch(t, 'slices', [buildProgram('writer')]);
+  const owed: number[] = [], sizes: number[] = [];
+  for (let k = 1; k <= 2; k++) {
+    const args = ['pre-dump', '-t', String(target.pid), '-D', join(target.dir, `p${k}`), '--max-bytes', '8M'];
+    if (k > 1) args.push('--prev-images-dir', `../p${k - 1}`);
+    const r = godwit(args);
+    assert.equal(r.code, 0, r.stderr);
+    sizes.push(Number(/: ([\d.]+) MiB in/.exec(r.stderr)![1]));
+    owed.push(Number(/([\d.]+) MiB left for the next link/.exec(r.stderr)?.[1] ?? 0));
+    await sleep(100);
+  }
+  // the first link: 8 MiB of the buffer; the second: 8 MiB more of it, and every page written since
+  assert.ok(sizes[0]! <= 8 && sizes[1]! >= 8, `links of ${sizes.join(', ')} MiB`);
+  assert.ok(owed[0]! >= 48 && owed[1]! <= owed[0]! - 7.9 && owed[1]! >= 40, `owed after each link: ${owed.join(', ')} MiB`);
+  const d = godwit(['dump', '-t', String(target.pid), '-D', join(target.dir, 'final'), '--prev-images-dir', join(target.dir, 'p2')]);
+  assert.equal(d.code, 0, d.stderr);
+  const final = Number(/([\d.]+) MiB of pages/.exec(d.stderr)?.[1]);
+  t.diagnostic(`owed after each link: ${owed.join(', ')} MiB; the final dump carried ${final} MiB`);
+  assert.ok(final >= owed[1]!, `the final dump carried ${final} MiB of the ${owed[1]} MiB owed`);
+  await waitGone(target.pid);
+  const r = godwit(['restore', '-D', join(target.dir, 'final'), '-d']);
+  assert.equal(r.code, 0, r.stderr);
+  const v = await verdict(target, 30_000);
+  assert.match(v, /^PASS/, v);
+});
+
 test('untrack ends a chain: no registration, no protection, no extra fd; the process goes on', async (t) => {
   if (!uffd) { t.skip('this kernel lacks userfaultfd WP_ASYNC with PAGEMAP_SCAN'); return; }
   const target = await launch(t, 'untrack', [buildProgram('writer')]);

@@ -5,6 +5,7 @@ import { loadHosts, resolveHost, clientOptions } from '../coordinator/hosts.js';
 import { migrate, MigrationError, type MigrationReport } from '../coordinator/migration.js';
 import { jsonLines, progressBar, progressLines, formatReport } from '../coordinator/progress.js';
 import type { Compression } from '../pageserver/protocol.js';
+import { parseSize } from './options.js';
 
 /** 100M, 1.5G, 250MB/s, 80MiB: bytes per second (K/M/G are powers of 1000, Ki/Mi/Gi of 1024). */
 export function parseBandwidth(s: string): number {
@@ -37,6 +38,7 @@ export const migrateCommand: CommandModule = {
     .option('max-iterations', { type: 'number', default: 30, describe: 'pre-copy links at most' })
     .option('max-precopy', { type: 'number', default: 600, describe: 'seconds of pre-copy at most' })
     .option('bandwidth', { type: 'string', describe: 'limit on the wire, bytes per second (200M, 1G)' })
+    .option('slice', { type: 'string', default: '512M', describe: 'the first pass goes in links of this size, each built on the destination while the next streams (0: one link)' })
     .option('auto-converge', { type: 'boolean', default: true, describe: 'slow the process down when it dirties memory faster than it moves (--no-auto-converge)' })
     .option('compress', { choices: ['auto', 'lz4', 'none'] as const, default: 'auto' as const })
     .option('dry-run', { type: 'boolean', default: false, describe: 'preflight only: say whether the move would work' })
@@ -62,6 +64,7 @@ export const migrateCommand: CommandModule = {
       maxIterations: Math.floor(positive('max-iterations', argv['max-iterations'], 1)),
       maxPrecopyMs: positive('max-precopy', argv['max-precopy'], 1) * 1000,
       bandwidth: argv.bandwidth !== undefined ? parseBandwidth(String(argv.bandwidth)) : 0,
+      sliceBytes: String(argv.slice) === '0' ? 0 : parseSize('slice', String(argv.slice), 1 << 20),
     };
     const fromClient = clientOptions(from), toClient = clientOptions(to);
     const json = Boolean(argv.json);

@@ -31,6 +31,8 @@ export interface MigrateOptions {
   autoConverge: boolean;
   /** bytes per second on the wire, 0: no limit */
   bandwidth: number;
+  /** the first pass goes in links of this many bytes (see DEFAULT_SLICE); 0: one link */
+  sliceBytes?: number;
   compress: Compression;
   dryRun: boolean;
   /** restore into a fresh PID namespace on the destination, where the tree's PIDs are free */
@@ -56,7 +58,8 @@ export interface MigrationProgress {
   message?: string;
 }
 
-export interface IterationReport { link: string; pagesBytes: number; wireBytes: number; ms: number; freezeMs: number; throughput: number; throttle: number }
+/** `owedBytes`: a link of the first pass, which goes in slices, leaves that much for the next */
+export interface IterationReport { link: string; pagesBytes: number; wireBytes: number; ms: number; freezeMs: number; throughput: number; throttle: number; owedBytes: number }
 
 export interface MigrationReport {
   migration: string;
@@ -178,14 +181,27 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     const conv = new Convergence({ maxDowntimeMs: o.maxDowntimeMs, maxIterations: o.maxIterations, maxPrecopyMs: o.maxPrecopyMs, autoConverge: o.autoConverge });
     if (pf.precopy) {
       undo.push({ what: 'the source takes its dirty tracker back', run: async () => { await src.call('cancel', { migration }); } });
+      const slice = o.sliceBytes ?? DEFAULT_SLICE;
+      let firstPass = slice > 0;
       for (let k = 1; ; k++) {
         show({ phase: 'precopy', iteration: k, sent: 0, left: 0 });
         const tl = performance.now();
-        const r = (await unlessInterrupted(src.call('predump', common, (e: Event) => {
+        const r = (await unlessInterrupted(src.call('predump', { ...common, ...(firstPass ? { maxBytes: slice } : {}) }, (e: Event) => {
           if (e.progress) show({ sent: e.progress.done, left: Math.max(0, e.progress.total - e.progress.done) });
         }), o.signal)) as LinkResult;
         const ms = performance.now() - tl;
-        report.iterations.push({ link: r.link, pagesBytes: r.pagesBytes, wireBytes: r.wireBytes, ms: Math.round(ms), freezeMs: r.freezeMs, throughput: r.throughput, throttle: conv.throttle });
+        report.iterations.push({
+          link: r.link, pagesBytes: r.pagesBytes, wireBytes: r.wireBytes, ms: Math.round(ms), freezeMs: r.freezeMs, throughput: r.throughput, throttle: conv.throttle, owedBytes: r.owedBytes,
+        });
+        if (r.owedBytes > 0) {
+          // the first pass goes in slices: the destination builds one while the next one streams.
+          // Slices say nothing about the dirty rate; convergence starts with the link that ends the pass
+          show({ sent: r.bytes, left: r.owedBytes, message: `first pass: ${(r.owedBytes / 2 ** 20).toFixed(0)} MiB still to copy` });
+          if (conv.leftMs() > 0) continue;
+          report.convergedBecause = `pre-copy ran ${(o.maxPrecopyMs / 1000).toFixed(0)} s without finishing its first pass; the final dump carries the rest`;
+          break;
+        }
+        firstPass = false;
         const v = conv.add({ bytes: r.pagesBytes, ms, bandwidth: r.throughput });
         const est: Estimate = conv.estimate();
         show({ dirtyRate: est.dirtyRate, bandwidth: est.bandwidth, expectedDowntimeMs: est.expectedDowntimeMs, sent: r.bytes, left: 0 });
@@ -317,6 +333,13 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
 }
 
 const r1 = (x: number): number => Math.round(x * 10) / 10;
+
+/**
+ * The first pass (every present page) goes in links of this many bytes, so that the destination
+ * builds one into the tree while the next one streams: building no longer waits for the whole
+ * memory to arrive, and the tail it leaves is one slice's build.
+ */
+export const DEFAULT_SLICE = 512 * 2 ** 20;
 
 /**
  * Wait while the destination has more than `left` links still to build into the tree. Returns how

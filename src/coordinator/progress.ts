@@ -67,7 +67,7 @@ export function formatReport(r: MigrationReport): string {
   if (r.outcome === 'dry-run' || r.outcome === 'refused') return L.join('\n');
   for (const i of r.iterations) {
     L.push(`  ${i.link.padEnd(6)} ${mb(i.pagesBytes).padStart(10)} of pages, ${mb(i.wireBytes).padStart(10)} on the wire, ${(i.throughput / MB).toFixed(0)} MB/s, ` +
-      `${i.ms} ms (frozen ${i.freezeMs} ms)${i.throttle ? `, throttled ${i.throttle}%` : ''}`);
+      `${i.ms} ms (frozen ${i.freezeMs} ms)${i.throttle ? `, throttled ${i.throttle}%` : ''}${i.owedBytes ? `, first pass: ${mb(i.owedBytes)} to go` : ''}`);
   }
   if (r.final) L.push(`  final  ${mb(r.final.pagesBytes).padStart(10)} of pages, ${mb(r.final.wireBytes).padStart(10)} on the wire`);
   if (r.convergedBecause) L.push(`pre-copy stopped: ${r.convergedBecause}`);

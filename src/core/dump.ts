@@ -107,9 +107,10 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       const threads = p.threads.map((t) => dumpThread(inj, t.tid));
       xsaveSize = Math.max(xsaveSize, ...threads.map((t) => t.xstate.length));
       // the chain's tracker was parked in the process: taking it back also removes that fd
-      const tracker = prev ? adoptTracker(inj, readTrack(prev, p.pid)) : undefined;
+      const track = prev ? readTrack(prev, p.pid) : undefined;
+      const tracker = prev ? adoptTracker(inj, track) : undefined;
       if (tracker) trackers.push(tracker);
-      const mmDump = await dumpMm(pages, inj, stat, shmem, ghosts, tracker, smapsBefore.get(p.pid));
+      const mmDump = await dumpMm(pages, inj, stat, shmem, ghosts, tracker && { tracker, owed: track?.owed }, smapsBefore.get(p.pid));
       pagesBytes += mmDump.bytes;
       const core: ProcessCore = {
         pid: p.pid, comm: status.name, cwd: readlinkSync(`/proc/${p.pid}/cwd`), root: readlinkSync(`/proc/${p.pid}/root`),

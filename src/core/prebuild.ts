@@ -20,7 +20,7 @@ import { readStat } from './proc/stat.js';
 import { clipSegments, type HeldMemory } from './mem/mm.js';
 import { subtract, intersect, union, type Range } from './mem/track/ranges.js';
 import { NR } from './sys/nr.js';
-import { PROT, MAP } from './sys/mman.js';
+import { PROT, MAP, MREMAP } from './sys/mman.js';
 import { errnoName } from './sys/errno.js';
 import { logger } from './log.js';
 import { cstr } from './sys/libc.js';
@@ -129,7 +129,9 @@ export class Prebuild {
       // still valid: held before, still the same memory, and not found new by this link
       const stay = intersect(subtract(h.ranges, fresh), plain);
       const keep = h.exact.filter((e) => wanted.some(same(e)) && !intersect([[e.start, e.end]], fresh).length);
-      for (const [a, b] of subtract(h.ranges, stay)) inj.call('munmap', NR.munmap, a, b - a);
+      const gone = subtract(h.ranges, stay);
+      if (gone.length) this.log.debug({ pid, link: dir, bytes: gone.reduce((t, [a, b]) => t + b - a, 0), fresh: intersect(gone, fresh).length, ranges: gone.slice(0, 8).map(([a, b]) => `${a.toString(16)}-${b.toString(16)}`) }, 'memory built ahead no longer valid');
+      for (const [a, b] of gone) inj.call('munmap', NR.munmap, a, b - a);
       for (const e of h.exact) if (!keep.some(same(e))) inj.call('munmap', NR.munmap, e.start, e.end - e.start);
       // a mapping is built only when this link holds all of it that is not in the file: it is new here
       const made: Range[] = [];
@@ -145,6 +147,8 @@ export class Prebuild {
         else this.log.debug({ pid, start: a.toString(16), errno: r < 0 ? errnoName(-r) : r }, 'cannot build this range ahead');
       }
       h.ranges = union(stay, made);
+      const missed = subtract(intersect(plain, fresh), made);
+      if (missed.length) this.log.debug({ pid, link: dir, ranges: missed.slice(0, 8).map(([a, b]) => `${a.toString(16)}-${b.toString(16)}`) }, 'new memory not built ahead');
       if (!pm) continue;
       const segments = clipSegments(pm.segments, union(h.ranges, h.exact.map((e): Range => [e.start, e.end])));
       this.stats.bytes += segments.reduce((t, s) => t + s.entries.reduce((u, e) => u + e.pages, 0), 0) * 4096;
@@ -180,6 +184,7 @@ export class Prebuild {
     for (const e of entries) {
       if (e.zombie) continue;
       const inj = seeds.injs.get(e.pid)!;
+      parkVdso(inj, seeds.hop + HOP_SIZE / 2);
       const reserved: Range[] = [[seeds.scratch, seeds.scratch + SCRATCH_SIZE + HOP_SIZE]];
       for (const v of readMaps(e.pid)) {
         if (v.start === seeds.scratch) continue;
@@ -188,6 +193,19 @@ export class Prebuild {
       }
       this.held.set(e.pid, { ranges: [], exact: [], reserved: union(reserved) });
     }
+  }
+}
+
+/**
+ * The kernel put the seed's vDSO anywhere in its mmap area, maybe inside memory the tree uses:
+ * nothing could be built there. It waits in the upper half of the hop area, clear of the tree,
+ * until the restore moves it where the image wants it (through the lower half).
+ */
+function parkVdso(inj: Injection, at: number): void {
+  for (const v of readMaps(inj.pid).filter((m) => SPECIAL.has(m.name) && m.name !== '[vsyscall]').sort((a, b) => a.start - b.start)) {
+    const len = v.end - v.start;
+    inj.call('mremap(vdso)', NR.mremap, v.start, len, len, MREMAP.MAYMOVE | MREMAP.FIXED, at);
+    at += len;
   }
 }
 

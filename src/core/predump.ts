@@ -16,7 +16,7 @@ import { IMAGE_ARCH, IMAGE_FORMAT_VERSION, type Inventory, type Pagemap, type Ps
 import type { PageRun } from './image/page-copy.js';
 import { isPlainAnonProc, buildKeyProc } from './mem/vma.js';
 import { pstreeOf } from './pstree.js';
-import { clipRuns } from './mem/track/ranges.js';
+import { clipRuns, withOwed, union, intersect, type Range } from './mem/track/ranges.js';
 import { UffdTracker } from './mem/track/uffd.js';
 import { bestBackend, type TrackBackend, type DirtyTracker } from './mem/track/index.js';
 import { FdSender } from './files/transfer.js';
@@ -33,8 +33,18 @@ export interface PreDumpOptions {
   pages?: PageWriter;
   /** called as soon as the tree runs again, before the pages are copied */
   onThawed?: () => void;
+  /**
+   * Carry at most this many bytes of pages never sent before (pages written since the last link
+   * all go); the rest is owed to the next link. A first pass sent in slices lets the destination
+   * build one slice while the next one streams.
+   */
+  maxBytes?: number;
 }
-export interface PreDumpResult { processes: number; pagesBytes: number; freezeMs: number; totalMs: number; backend: TrackBackend }
+export interface PreDumpResult {
+  processes: number; pagesBytes: number; freezeMs: number; totalMs: number; backend: TrackBackend;
+  /** page bytes left for the next link (see maxBytes) */
+  owedBytes: number;
+}
 
 /** The previous link named on the command line: absolute, or relative to DIR as in CRIU. */
 export function resolvePrev(dir: string, prev: string): string {
@@ -71,7 +81,7 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
   const tree = freezeTree(opts.pid);
   const tFrozen = performance.now();
   const sender = new FdSender();
-  const work: Array<{ pid: number; runs: PageRun[]; fresh: Array<[number, number]>; layout: Pagemap['layout'] }> = [];
+  const work: Array<{ pid: number; runs: PageRun[]; kept: Array<{ start: number; end: number; force: boolean }>; owed: Range[]; fresh: Array<[number, number]>; layout: Pagemap['layout'] }> = [];
   const tracks: TrackRecord[] = [];
   let pstree: PstreeEntry[] = [];
   const injs: Injection[] = [];
@@ -87,19 +97,21 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
       const inj = new Injection(p.pid, findSyscallInsn(p.pid, probe), false);
       probe.close();
       injs.push(inj);
-      const adopted = prev ? adoptTracker(inj, readTrack(prev, p.pid)) : undefined;
+      const before = prev ? readTrack(prev, p.pid) : undefined;
+      const adopted = prev ? adoptTracker(inj, before) : undefined;
       if (!adopted && UffdTracker.reclaimStale(inj)) log.warn({ pid: p.pid }, 'stopped a dirty tracker an earlier godwit left behind');
       const tracker = adopted ?? UffdTracker.arm(inj);
       // shared memory is saved whole by the final dump: a link holds private pages only
       const vmas = readSmapsSince(p.pid, smapsBefore.get(p.pid), inj.scratch);
       const kept = vmas.filter((v) => !['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]'].includes(v.name) && !v.shared)
         .map((v) => ({ start: v.start, end: v.end, force: !v.read }));
-      const runs = clipRuns(tracker.collect(), kept);
+      const found = tracker.collect();
+      const owed: Range[] = before?.owed ?? [];
       const layout = vmas.map((v) => {
         const key = buildKeyProc(v);
         return { start: v.start, end: v.end, plain: isPlainAnonProc(v), ...(key ? { key } : {}) };
       });
-      work.push({ pid: p.pid, runs, fresh: tracker.lastAdded, layout });
+      work.push({ pid: p.pid, runs: found, kept, owed, fresh: tracker.lastAdded, layout });
       inj.mapScratch(); // parking passes pointers; the scratch area is gone again before the thaw
       try {
         tracks.push({ pid: p.pid, backend: 'uffd', parkedFd: (tracker as UffdTracker).park(inj, sender) });
@@ -114,6 +126,10 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
     opts.onThawed?.();
   }
   const freezeMs = performance.now() - tFrozen;
+  // range arithmetic on a hundred thousand runs takes tens of milliseconds: not while frozen (the
+  // pages are read after the thaw anyway, tolerant of what changed)
+  for (const w of work) w.runs = clipRuns(withOwed(w.runs, w.owed), w.kept);
+  const owedBytes = opts.maxBytes ? cap(work, tracks, opts.maxBytes, !prev) : 0;
   // first: if copying the pages fails, these records are what takes the trackers back
   for (const t of tracks) writeRecord(opts.dir, `track-${t.pid}.mpk`, 'track', t);
   let bytes = 0;
@@ -130,6 +146,57 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
   };
   writeRecord(opts.dir, 'pstree.mpk', 'pstree', { entries: pstree });
   writeRecord(opts.dir, 'inventory.mpk', 'inventory', inv);
-  log.debug({ pid: opts.pid, bytes, freezeMs }, 'pre-dump written');
-  return { processes: work.length, pagesBytes: bytes, freezeMs, totalMs: performance.now() - t0, backend };
+  log.debug({ pid: opts.pid, bytes, owedBytes, freezeMs }, 'pre-dump written');
+  return { processes: work.length, pagesBytes: bytes, freezeMs, totalMs: performance.now() - t0, backend, owedBytes };
+}
+
+/**
+ * Carry at most `max` bytes of pages never sent before, and owe the rest to the next link (its
+ * track record says what). Pages written since the last link all go: they are tracked no more, so
+ * leaving one out would lose it, and the pass moves on by `max` each link however fast the tree
+ * writes. Without a previous link, every page is one never sent.
+ */
+export function cap(work: Array<{ pid: number; runs: PageRun[]; owed: Range[] }>, tracks: TrackRecord[], max: number, first: boolean): number {
+  let room = Math.floor(max / PAGE_SIZE), owedPages = 0;
+  for (const w of work) {
+    const all = union(w.runs.map((r): Range => [r.start, r.start + r.pages * PAGE_SIZE]));
+    const unsent = first ? all : intersect(w.owed, all);
+    const take: Range[] = [];
+    for (const [a, b] of unsent) {
+      if (room <= 0) break;
+      const n = Math.min(room, (b - a) / PAGE_SIZE);
+      take.push([a, a + n * PAGE_SIZE]);
+      room -= n;
+    }
+    const left = intersect(unsent, complement(take));
+    owedPages += left.reduce((t, [a, b]) => t + (b - a) / PAGE_SIZE, 0);
+    w.runs = within(w.runs.sort((x, y) => x.start - y.start), complement(left));
+    const t = tracks.find((x) => x.pid === w.pid);
+    if (t && left.length) t.owed = left;
+  }
+  return owedPages * PAGE_SIZE;
+}
+
+/** The parts of the runs (in address order) inside `r` (merged, in order), in one walk of both. */
+function within(runs: PageRun[], r: Range[]): PageRun[] {
+  const out: PageRun[] = [];
+  let j = 0;
+  for (const run of runs) {
+    const end = run.start + run.pages * PAGE_SIZE;
+    while (j < r.length && r[j]![1] <= run.start) j++;
+    for (let k = j; k < r.length && r[k]![0] < end; k++) {
+      const a = Math.max(run.start, r[k]![0]), b = Math.min(end, r[k]![1]);
+      if (b > a) out.push({ start: a, pages: (b - a) / PAGE_SIZE, ...(run.force ? { force: true } : {}) });
+    }
+  }
+  return out;
+}
+
+/** Every address not in `r` (r in order, merged). */
+function complement(r: Range[]): Range[] {
+  const out: Range[] = [];
+  let at = 0;
+  for (const [a, b] of union(r)) { if (a > at) out.push([at, a]); at = b; }
+  out.push([at, Number.MAX_SAFE_INTEGER]);
+  return out;
 }

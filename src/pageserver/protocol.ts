@@ -72,7 +72,8 @@ export interface OpArgs {
   /** `buildAhead: false`: do not build the tree while pre-copy runs (it goes into a new PID namespace) */
   expect: { label?: string; buildAhead?: boolean };
   /** source: copy the memory of a running tree to the peer (one link of the pre-copy chain) */
-  predump: { pid: number; peer: PeerRef; compress?: Compression; bandwidth?: number };
+  /** `maxBytes`: carry at most this many bytes of pages never sent (written ones all go), the rest is owed to the next link (a first pass in slices) */
+  predump: { pid: number; peer: PeerRef; compress?: Compression; bandwidth?: number; maxBytes?: number };
   /**
    * source: freeze, copy what changed and all other state to the peer, then kill or resume. With
    * `hold` the tree stays frozen once the peer holds the whole image (event `held`) until a
@@ -246,6 +247,7 @@ function checkArgs(op: OpName, a: Record<string, unknown>): void {
       need(a.leaveRunning === undefined || typeof a.leaveRunning === 'boolean', `${op}.leaveRunning`);
       need(a.hold === undefined || typeof a.hold === 'boolean', `${op}.hold`);
       need(a.bandwidth === undefined || isInt(a.bandwidth, 1), `${op}.bandwidth`);
+      need(a.maxBytes === undefined || (op === 'predump' && isInt(a.maxBytes, 1 << 20)), `${op}.maxBytes`);
       checkPeer(a.peer);
       return;
     case 'receive':

@@ -27,6 +27,26 @@ test('a process that maps, moves and drops memory as it runs migrates with every
   t.diagnostic(`${rep.iterations.length} links; ${(rep.builtAheadBytes! / MiB).toFixed(1)} MiB built ahead and kept; restore ${rep.downtime!.restoreMs} ms; ${v.line}`);
 });
 
+test('a first pass in slices: each is built on the destination while the next streams, and every page comes out right', async (t) => {
+  if (!uffd) { t.skip('this kernel lacks userfaultfd WP_ASYNC with PAGEMAP_SCAN: no pre-copy to build from'); return; }
+  const c = await simulatedHosts(t);
+  const hosts = writeHostsFile(c);
+  const target = await c.launch('a', 'slices', [buildProgram('writer')]);
+  const r = await startMigrate(['--hosts', hosts, '--from', 'a', '--to', 'b', '--pid', String(target.nsPid), '--slice', '16M']).done;
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr}`);
+  const rep = r.report!;
+  const slices = rep.iterations.filter((i) => i.owedBytes > 0);
+  assert.ok(slices.length >= 3, `${slices.length} links of the first pass left memory for the next`);
+  // each slice moves the pass on by 16 MiB, whatever the process writes meanwhile (that goes too)
+  for (let k = 1; k < slices.length; k++) assert.ok(slices[k]!.owedBytes <= slices[k - 1]!.owedBytes - 15 * MiB, `owed: ${slices.map((i) => i.owedBytes).join(', ')}`);
+  assert.ok(slices[0]!.pagesBytes <= 16 * MiB, `a first slice of ${slices[0]!.pagesBytes} bytes`);
+  assert.ok((rep.builtAheadBytes ?? 0) >= 64 * MiB, `only ${rep.builtAheadBytes} bytes were built ahead`);
+  assert.ok(r.progress.some((p) => /^first pass: \d+ MiB still to copy$/.test(p.message ?? '')), 'progress never told of the first pass');
+  const v = await askVerdict({ ...target, pid: c.rootPid('b', target.nsPid!) }, 60_000);
+  assert.equal(notPassing(v), null);
+  t.diagnostic(`${rep.iterations.length} links, ${slices.length} of them slices; ${(rep.builtAheadBytes! / MiB).toFixed(1)} MiB built ahead and kept; ${v.line}`);
+});
+
 test('a tree that forks during pre-copy: what was built is dropped, the restore builds from the images', async (t) => {
   if (!uffd) { t.skip('this kernel lacks userfaultfd WP_ASYNC with PAGEMAP_SCAN: no pre-copy to build from'); return; }
   const c = await simulatedHosts(t);

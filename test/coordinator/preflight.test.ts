@@ -67,6 +67,7 @@ test('godwit migrate: bad input gets one line and a non-zero exit', async (t) =>
     [['--to', 'a', '--from', 'a', '--pid', '1', '--hosts', hosts], 2, /the same agent/],
     [['--to', 'ws://10.0.0.1:7749', '--from', 'a', '--pid', 'x', '--hosts', hosts], 2, /--pid|pid/],
     [['--to', 'ws://10.0.0.1:7749', '--from', 'a', '--pid', '5', '--hosts', hosts, '--bandwidth', 'fast'], 2, /--bandwidth fast: give bytes per second/],
+    [['--to', 'ws://10.0.0.1:7749', '--from', 'a', '--pid', '5', '--hosts', hosts, '--slice', '100K'], 2, /--slice 100K: give a size such as 512M or 2G, at least 1 MiB/],
     [['--to', `ws://${c.hosts.a!.ip}:1`, '--from', 'a', '--pid', '5', '--hosts', hosts, ...tok], 3, /cannot reach agent .*ECONNREFUSED.*nothing was done/],
     [['--to', `ws://${c.hosts.a!.ip}:1`, '--from', 'a', '--pid', '999999', '--hosts', hosts, '--dry-run', ...tok], 3, /cannot reach agent/],
   ];

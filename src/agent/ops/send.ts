@@ -29,6 +29,8 @@ export interface LinkResult {
   totalMs: number;
   /** page data per second of streaming, bytes */
   throughput: number;
+  /** page bytes this link left for the next one (a capped first pass) */
+  owedBytes: number;
 }
 
 type Kind = 'pre-dump' | 'dump';
@@ -98,12 +100,17 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
     report(true);
     tStream = performance.now();
     let freezeMs: number;
+    let owedBytes = 0;
     if (kind === 'pre-dump') {
       // the throttle is lifted while frozen (see Throttle.pause), and back once the tree runs
       const throttle = call.ctx.registry.throttles.get(mid);
       throttle?.pause();
-      const r = await preDump({ pid: args.pid, dir, ...(prevDir ? { prev: prevDir } : {}), pages: sender, onThawed: () => throttle?.resume() });
+      const r = await preDump({
+        pid: args.pid, dir, ...(prevDir ? { prev: prevDir } : {}), pages: sender, onThawed: () => throttle?.resume(),
+        ...(args.maxBytes ? { maxBytes: args.maxBytes } : {}),
+      });
       freezeMs = r.freezeMs;
+      owedBytes = r.owedBytes;
       await finishStream();
     } else {
       // the tree stays frozen until the destination holds the whole image (and, held, until the
@@ -133,9 +140,9 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
     const res: LinkResult = {
       migration: mid, link, pid: args.pid, pagesBytes: sender.stats.pages, bytes: sender.stats.raw, zeroBytes: sender.stats.zero, wireBytes: sender.stats.wire,
       freezeMs: round(freezeMs), totalMs: Math.round(performance.now() - t0),
-      throughput: Math.round(sender.stats.raw / (streamMs / 1000)),
+      throughput: Math.round(sender.stats.raw / (streamMs / 1000)), owedBytes,
     };
-    log.info({ bytes: res.pagesBytes, zeroBytes: res.zeroBytes, wireBytes: res.wireBytes, freezeMs: res.freezeMs, totalMs: res.totalMs, throughput: res.throughput }, 'link sent');
+    log.info({ bytes: res.pagesBytes, zeroBytes: res.zeroBytes, wireBytes: res.wireBytes, freezeMs: res.freezeMs, totalMs: res.totalMs, throughput: res.throughput, owedBytes }, 'link sent');
     if (kind === 'dump') forget(call, mid);
     return res;
   } catch (e) {

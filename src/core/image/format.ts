@@ -25,6 +25,11 @@ export interface TrackRecord {
   backend: 'uffd' | 'soft-dirty' | 'hash';
   /** uffd: the fd number the tracker is parked at in the process */
   parkedFd?: number;
+  /**
+   * Page ranges [start, end) the chain still owes: present when tracking began but in no link yet,
+   * because the link was capped (a first pass sent in slices). The next link carries them.
+   */
+  owed?: Array<[number, number]>;
 }
 
 export interface PstreeEntry {

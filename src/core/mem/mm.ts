@@ -16,7 +16,7 @@ import { scanPages, pagemapBuffer } from './pagemap.js';
 import type { ShmemDumper } from './shmem.js';
 import type { GhostDumper } from '../files/ghost.js';
 import type { DirtyTracker } from './track/tracker.js';
-import { clipRuns, subtract, append, union, intersect, type Range } from './track/ranges.js';
+import { clipRuns, subtract, append, union, intersect, withOwed, type Range } from './track/ranges.js';
 import { GodwitError } from '../errors.js';
 import { cstr } from '../sys/libc.js';
 import { O } from '../files/flags.js';
@@ -26,12 +26,14 @@ export interface MmDump { mm: MmCore; pagemap: Pagemap; bytes: number }
 
 /**
  * With a tracker (the last link of a pre-dump chain), only the pages written since the previous
- * link go into the image, plus the whole of mappings that are new since.
+ * link go into the image, plus the whole of mappings that are new since, plus what the chain
+ * still owes (a first pass cut short).
  */
 export async function dumpMm(
-  pages: PageWriter, inj: Injection, stat: ProcStat, shmem: ShmemDumper, ghosts: GhostDumper, tracker?: DirtyTracker,
-  smapsBefore?: ProcVma[],
+  pages: PageWriter, inj: Injection, stat: ProcStat, shmem: ShmemDumper, ghosts: GhostDumper,
+  chain?: { tracker: DirtyTracker; owed?: Array<[number, number]> | undefined }, smapsBefore?: ProcVma[],
 ): Promise<MmDump> {
+  const tracker = chain?.tracker;
   const pid = inj.pid;
   // the scratch area came after `smapsBefore` was read: left out before comparing
   const vmas = readSmapsSince(pid, smapsBefore, inj.scratch).filter((v) => v.name !== '[vsyscall]');
@@ -51,7 +53,7 @@ export async function dumpMm(
       kept.push({ start: v.start, end: v.end, force: !v.read });
       if (!tracker) for (const r of scanPages(pmFd, v.start, v.end, mode === 'anon-only', buf)) runs.push({ ...r, force: !v.read });
     }
-    if (tracker) append(runs, clipRuns(tracker.collect(), kept));
+    if (tracker) append(runs, clipRuns(withOwed(tracker.collect(), chain?.owed), kept));
     const tCopy = performance.now();
     const pm: Pagemap = {
       pid, segments: await pages.write(`pages-${pid}`, pid, runs, false), ...(tracker ? { fresh: tracker.lastAdded } : {}),
@@ -107,13 +109,25 @@ function keptVmas(vmas: VmaEntry[], layers: PageLayer[], held: HeldMemory): VmaE
   // a link the seed has not seen may have found a mapping new: what the seed holds there is stale
   const stale = union(layers.filter((l) => !held.layers.has(resolve(l.dir))).flatMap((l) => l.pagemap.fresh ?? []));
   const valid = subtract(held.ranges, stale);
-  return vmas.filter((v) => {
+  const kept = vmas.filter((v) => {
     if (isPlainAnon(v)) return subtract([[v.start, v.end]], valid).length === 0;
     const key = buildKey({ ...v, ghost: v.ghostId !== undefined });
     return key !== undefined && held.exact.some((e) => e.start === v.start && e.end === v.end && e.key === key)
       && intersect([[v.start, v.end]], stale).length === 0;
   });
+  // a large mapping written again costs the freeze dearly: say why it was
+  for (const v of vmas) {
+    if (kept.includes(v) || v.end - v.start < LARGE || !(isPlainAnon(v) || buildKey({ ...v, ghost: v.ghostId !== undefined }))) continue;
+    const r: Range = [v.start, v.end];
+    logger('mm').debug({
+      start: v.start.toString(16), end: v.end.toString(16), name: v.name,
+      why: intersect([r], stale).length ? 'a link the seed did not see found it new' : 'the seed does not hold all of it',
+      missing: subtract([r], held.ranges).map(([a, b]) => `${a.toString(16)}-${b.toString(16)}`).slice(0, 8),
+    }, 'mapping built ahead not kept');
+  }
+  return kept;
 }
+const LARGE = 1 << 20;
 
 /**
  * What each link contributes, oldest first: an older link's pages count only inside mappings the

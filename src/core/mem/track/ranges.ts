@@ -63,13 +63,29 @@ export function append<T>(to: T[], from: T[]): void {
 
 /** Sorted, with overlapping and touching ranges joined. */
 export function union(...lists: Range[][]): Range[] {
-  const all = lists.flat().filter(([s, e]) => e > s).sort((a, b) => a[0] - b[0]);
+  const all = lists.length === 2 && inOrder(lists[0]!) && inOrder(lists[1]!) ? mergeTwo(lists[0]!, lists[1]!) : lists.flat();
+  // a link's runs come in address order: sorting a hundred thousand of them again costs a freeze
+  if (!inOrder(all)) all.sort((a, b) => a[0] - b[0]);
   const out: Range[] = [];
   for (const [s, e] of all) {
+    if (e <= s) continue;
     const last = out[out.length - 1];
     if (last && s <= last[1]) last[1] = Math.max(last[1], e);
     else out.push([s, e]);
   }
+  return out;
+}
+
+function inOrder(r: Range[]): boolean {
+  for (let i = 1; i < r.length; i++) if (r[i]![0] < r[i - 1]![0]) return false;
+  return true;
+}
+
+/** Two lists in order, as one in order (not merged). */
+function mergeTwo(a: Range[], b: Range[]): Range[] {
+  const out: Range[] = [];
+  let i = 0, j = 0;
+  while (i < a.length || j < b.length) out.push(j >= b.length || (i < a.length && a[i]![0] <= b[j]![0]) ? a[i++]! : b[j++]!);
   return out;
 }
 
@@ -83,4 +99,10 @@ export function intersect(a: Range[], b: Range[]): Range[] {
     if (x[i]![1] < y[j]![1]) i++; else j++;
   }
   return out;
+}
+
+/** Runs the tracker found written, and the ranges the chain still owes from before, as one. */
+export function withOwed(runs: Array<{ start: number; pages: number }>, owed: Range[] | undefined): Array<{ start: number; pages: number }> {
+  if (!owed?.length) return runs;
+  return union(runs.map((r): Range => [r.start, r.start + r.pages * 4096]), owed).map(([a, b]) => ({ start: a, pages: (b - a) / 4096 }));
 }
