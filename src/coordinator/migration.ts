@@ -17,6 +17,7 @@ import type { StatusReport } from '../agent/ops/status.js';
 import type { HostEntry } from './hosts.js';
 import { preflight, type PreflightReport } from './preflight.js';
 import { Convergence, type Estimate } from './converge.js';
+import { collectGarbage } from '../core/gc.js';
 
 export interface MigrateOptions {
   pid: number;
@@ -225,6 +226,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
 
     // ---- freeze and final dump: the source holds the frozen tree until told
     show({ phase: 'freeze', sent: 0, left: 0 });
+    collectGarbage(); // the hops of the freeze go through this process too
     const dump = holding(src, 'dump', { ...common, hold: true }, 'held', (p) => show({ sent: p.done, left: Math.max(0, p.total - p.done) }));
     const dumpCall = dump.call;
     let sentResume = false;

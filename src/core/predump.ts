@@ -156,7 +156,7 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
  * leaving one out would lose it, and the pass moves on by `max` each link however fast the tree
  * writes. Without a previous link, every page is one never sent.
  */
-export function cap(work: Array<{ pid: number; runs: PageRun[]; owed: Range[] }>, tracks: TrackRecord[], max: number, first: boolean): number {
+function cap(work: Array<{ pid: number; runs: PageRun[]; owed: Range[] }>, tracks: TrackRecord[], max: number, first: boolean): number {
   let room = Math.floor(max / PAGE_SIZE), owedPages = 0;
   for (const w of work) {
     const all = union(w.runs.map((r): Range => [r.start, r.start + r.pages * PAGE_SIZE]));

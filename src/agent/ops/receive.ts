@@ -14,6 +14,7 @@ import { progressReporter, type OpCall } from '../context.js';
 import type { Incoming, Running } from '../registry.js';
 import { Prebuild } from '../../core/prebuild.js';
 import { buildEarly } from './restore.js';
+import { collectGarbage } from '../../core/gc.js';
 
 export async function receive(call: OpCall, run: Running, m: Incoming, args: OpArgs['receive']): Promise<ReceiveStats> {
   const { ctx } = call;
@@ -46,6 +47,8 @@ export async function receive(call: OpCall, run: Running, m: Incoming, args: OpA
   run.abort.signal.addEventListener('abort', onAbort);
   try {
     run.progress.phase = 'receiving';
+    // the final link comes while the source is frozen: no collection of ours may fall in it
+    if (args.kind === 'dump') collectGarbage();
     call.emit({ kind: 'ready' });
     const files = await ended;
     run.progress.phase = 'checking';

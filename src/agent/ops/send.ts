@@ -15,6 +15,7 @@ import type { Running } from '../registry.js';
 import { bindToTracer, type FrozenTree } from '../../core/ptrace/freeze.js';
 import { killTry, SIG } from '../../core/sys/process.js';
 import { liftThrottle } from './throttle.js';
+import { collectGarbage } from '../../core/gc.js';
 
 export interface LinkResult {
   migration: string;
@@ -96,6 +97,7 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
   try {
     await readyP;
     if (peerError) throw peerError;
+    if (kind === 'dump') collectGarbage(); // not in the freeze that follows
     run.progress.phase = kind === 'dump' ? 'freezing' : 'tracking';
     report(true);
     tStream = performance.now();
