@@ -25,7 +25,8 @@ export function progressLines(out: NodeJS.WritableStream): (p: MigrationProgress
     const key = `${p.phase}:${p.iteration}:${p.message ?? ''}`;
     if (key === lastKey) return;
     lastKey = key;
-    const extra = p.phase === 'precopy' && p.iteration > 1
+    // nothing measured yet while the first pass goes in slices
+    const extra = p.phase === 'precopy' && p.iteration > 1 && p.bandwidth > 0
       ? `  (last link: ${mb(p.bandwidth)}/s, dirty ${mb(p.dirtyRate)}/s, expected downtime ${p.expectedDowntimeMs.toFixed(0)} ms${p.throttle ? `, throttled ${p.throttle}%` : ''})`
       : '';
     out.write(`godwit: ${p.phase === 'precopy' ? `pre-copy ${p.iteration}` : p.phase}${extra}${p.message ? `: ${p.message}` : ''}\n`);

@@ -35,8 +35,8 @@ export interface PreDumpOptions {
   onThawed?: () => void;
   /**
    * Carry at most this many bytes of pages never sent before (pages written since the last link
-   * all go); the rest is owed to the next link. A first pass sent in slices lets the destination
-   * build one slice while the next one streams.
+   * all go; a rest under a quarter of this goes too); the rest is owed to the next link. A first
+   * pass sent in slices lets the destination build one slice while the next one streams.
    */
   maxBytes?: number;
 }
@@ -157,10 +157,16 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
  * writes. Without a previous link, every page is one never sent.
  */
 function cap(work: Array<{ pid: number; runs: PageRun[]; owed: Range[] }>, tracks: TrackRecord[], max: number, first: boolean): number {
-  let room = Math.floor(max / PAGE_SIZE), owedPages = 0;
-  for (const w of work) {
+  const unsentOf = work.map((w) => {
     const all = union(w.runs.map((r): Range => [r.start, r.start + r.pages * PAGE_SIZE]));
-    const unsent = first ? all : intersect(w.owed, all);
+    return first ? all : intersect(w.owed, all);
+  });
+  const pagesOf = (r: Range[]) => r.reduce((t, [a, b]) => t + (b - a) / PAGE_SIZE, 0);
+  const unsentPages = unsentOf.reduce((t, u) => t + pagesOf(u), 0);
+  // no slice leaves a crumb behind: a rest under a quarter of one goes with it
+  let room = unsentPages <= (max / PAGE_SIZE) * 1.25 ? unsentPages : Math.floor(max / PAGE_SIZE), owedPages = 0;
+  for (const [i, w] of work.entries()) {
+    const unsent = unsentOf[i]!;
     const take: Range[] = [];
     for (const [a, b] of unsent) {
       if (room <= 0) break;
@@ -169,7 +175,7 @@ function cap(work: Array<{ pid: number; runs: PageRun[]; owed: Range[] }>, track
       room -= n;
     }
     const left = intersect(unsent, complement(take));
-    owedPages += left.reduce((t, [a, b]) => t + (b - a) / PAGE_SIZE, 0);
+    owedPages += pagesOf(left);
     w.runs = within(w.runs.sort((x, y) => x.start - y.start), complement(left));
     const t = tracks.find((x) => x.pid === w.pid);
     if (t && left.length) t.owed = left;
