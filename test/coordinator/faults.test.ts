@@ -80,7 +80,9 @@ for (const f of faults) {
     if (!uffd) { t.skip('this kernel lacks userfaultfd WP_ASYNC with PAGEMAP_SCAN (pre-copy tracking)'); return; }
     const c = await simulatedHosts(t, ['a', 'b'], f.hosts?.(t) ?? {});
     const hosts = writeHostsFile(c);
-    const target = await c.launch('a', 'fault', [buildProgram('bigcounter'), '256', '10']);
+    // 64 MiB of shared memory, which is not built during pre-copy: the held restore takes long
+    // enough for the fault to land in it, and not after the destination resumed
+    const target = await c.launch('a', 'fault', [buildProgram('bigcounter'), '256', '10', ...(f.where === 'held restore' ? ['64'] : [])]);
     await waitForLog(target.log, /^TICK \d+$/m);
     let injected = false;
     let injecting: Promise<void> = Promise.resolve();
