@@ -32,6 +32,8 @@ import { GodwitError } from './errors.js';
 import { logger } from './log.js';
 import { requireRoot } from './privileges.js';
 import { VERSION } from './version.js';
+import { NetworkLock } from './net/lock.js';
+import { establishedConnections } from './net/tcp.js';
 import { cpuFlags } from './cpu.js';
 
 export interface DumpOptions {
@@ -44,6 +46,11 @@ export interface DumpOptions {
   prev?: string;
   /** where page data goes; the image directory by default */
   pages?: PageWriter;
+  /**
+   * Move established TCP connections (CRIU's --tcp-established): their packets are dropped by a
+   * network lock from the freeze on, which a tree that is killed leaves for the restore to lift.
+   */
+  tcpEstablished?: boolean;
   /**
    * Runs once the image is complete, while the tree is still frozen (a page server sends the
    * records and waits for the destination to confirm). If it throws, the dump fails and the tree
@@ -85,9 +92,13 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   const tFrozen = performance.now();
   const injections: Injection[] = [];
   let pagesBytes = 0;
+  let files: FdTableDumper | undefined;
+  let lock: NetworkLock | undefined;
   try {
+    // first: no packet of a connection may arrive once its queues have been read
+    if (opts.tcpEstablished) lock = lockConnections(tree);
     const ghosts = new GhostDumper(opts.dir);
-    const files = new FdTableDumper(ghosts, opts.shellJob);
+    files = new FdTableDumper(ghosts, opts.shellJob, !!opts.tcpEstablished);
     const pages = opts.pages ?? localPages(opts.dir);
     const shmem = new ShmemDumper(pages);
     const pstree = pstreeOf(tree);
@@ -132,6 +143,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       format: IMAGE_FORMAT_VERSION, godwit: VERSION, arch: IMAGE_ARCH, kernel: release(),
       created: new Date().toISOString(), root: tree.root, pageSize: 4096, xsaveSize,
       cpuFlags: cpuFlags(), kind: 'dump', ...(prev ? { parent: relative(opts.dir, prev) } : {}),
+      ...(lock ? { netLock: lock.table } : {}),
     };
     // the inventory goes last: an image without one is incomplete and restore refuses it
     writeRecord(opts.dir, 'inventory.mpk', 'inventory', inv);
@@ -139,6 +151,8 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   } catch (e) {
     // tracking ends with a failed dump: the process is left as it was before the chain began
     for (const t of trackers) { try { t.stop(); } catch { /* already stopped */ } }
+    files?.endRepair(false);
+    try { lock?.release(); } catch (err) { log.error({ table: lock?.table, err: (err as Error).message }, 'cannot lift the network lock; its table stays until the agent starts again'); }
     release_(injections);
     unbindFromTracer(tree);
     thawTree(tree);
@@ -151,13 +165,30 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   // tree that is killed needs no unregistering at all
   if (opts.leaveRunning) {
     for (const t of trackers) t.stop();
+    files!.endRepair(false);
+    lock?.release();
     thawTree(tree);
   } else {
     killTree(tree);
     for (const t of trackers) t.release();
+    files!.endRepair(true);
+    if (lock) log.info({ table: lock.table }, 'the network stays locked for the tree\'s TCP connections until they are restored');
   }
   const threads = [...tree.threads()].length;
   return { root: tree.root, processes: tree.procs.size, threads, pagesBytes, freezeMs, totalMs: performance.now() - t0 };
+}
+
+/** Lock the tree's established TCP connections, if it has any (they must be in our network namespace). */
+function lockConnections(tree: FrozenTree): NetworkLock | undefined {
+  const pids = [...tree.procs.values()].filter((p) => !p.zombie).map((p) => p.pid);
+  const conns = establishedConnections(pids);
+  if (!conns.size) return undefined;
+  const mine = readlinkSync('/proc/thread-self/ns/net');
+  const other = pids.find((p) => readlinkSync(`/proc/${p}/ns/net`) !== mine);
+  if (other !== undefined) {
+    throw new GodwitError(`process ${other} has TCP connections in another network namespace than godwit's: run godwit inside it (nsenter --net) to move them`);
+  }
+  return NetworkLock.take(`d${tree.root}_${Date.now().toString(36)}`, [...conns.values()]);
 }
 
 function release_(injections: Injection[]): void {

@@ -24,6 +24,7 @@ import { restoreThreadState, finishThread } from './task/thread.js';
 import { restoreItimers, restorePosixTimers } from './task/timers.js';
 import { requireRoot } from './privileges.js';
 import { GodwitError } from './errors.js';
+import { NetworkLock } from './net/lock.js';
 import { logger } from './log.js';
 import { cstr } from './sys/libc.js';
 
@@ -167,6 +168,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
     }
   } catch (e) {
     log.debug({ err: (e as Error).message }, 'restore failed; removing what was built');
+    files.dropTcp();
     b.killAll();
     throw e;
   } finally {
@@ -184,6 +186,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
     root: root.pid, processes: img.pstree.entries.length, buildMs, keptBytes,
     discard: () => {
       settle();
+      files.dropTcp();
       b.killAll();
       log.debug({ root: root.pid }, 'built tree discarded');
     },
@@ -192,6 +195,9 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
       const fg = opts.shellJob && root.foreground && root.pgid === root.pid ? takeTerminal(root.pid) : null;
       // a process that was stopped gets its SIGSTOP while still ours: it stops before any instruction
       for (const e of img.pstree.entries) if (e.stopped && !e.zombie) killTry(e.pid, SIG.STOP);
+      // the connections go on before the tree does, and then their packets may pass again
+      files.finishTcp();
+      if (img.inventory.netLock) NetworkLock.named(img.inventory.netLock).release();
       for (const e of img.pstree.entries) {
         if (e.zombie) continue;
         for (const tid of e.threads) ptraceTry(PTRACE.DETACH, tid, 0, 0);

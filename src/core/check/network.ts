@@ -2,10 +2,10 @@
 // network lock that holds a connection's packets while it moves).
 import { spawnSync } from 'node:child_process';
 import { closeSync } from 'node:fs';
-import koffi from 'koffi';
 import { sys, addr } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
 import { attempt, kernelConfig, ProbeFailure, type Probe } from './probe.js';
+import { loadNft } from '../net/nft.js';
 
 const AF_INET = 2, SOCK_STREAM = 1, IPPROTO_TCP = 6, TCP_REPAIR = 19;
 
@@ -28,34 +28,12 @@ export function probeTcpRepair(): Probe {
   });
 }
 
-interface Nft {
-  ctxNew: (flags: number) => unknown;
-  ctxFree: (ctx: unknown) => void;
-  bufferOutput: (ctx: unknown) => number;
-  bufferError: (ctx: unknown) => number;
-  run: (ctx: unknown, cmd: string) => number;
-  errorBuffer: (ctx: unknown) => string | null;
-}
-
-let nft: Nft | undefined;
-
-function loadNft(): Nft {
-  if (nft) return nft;
-  let lib: ReturnType<typeof koffi.load>;
+function loadLib(): ReturnType<typeof loadNft> {
   try {
-    lib = koffi.load('libnftables.so.1');
+    return loadNft();
   } catch (e) {
-    throw new ProbeFailure(`libnftables.so.1 cannot be loaded (${(e as Error).message.replace(/\s+/g, ' ').trim()}); install the Debian package libnftables1`);
+    throw new ProbeFailure((e as Error).message);
   }
-  nft = {
-    ctxNew: lib.func('void *nft_ctx_new(uint32_t)'),
-    ctxFree: lib.func('void nft_ctx_free(void *)'),
-    bufferOutput: lib.func('int nft_ctx_buffer_output(void *)'),
-    bufferError: lib.func('int nft_ctx_buffer_error(void *)'),
-    run: lib.func('int nft_run_cmd_from_buffer(void *, const char *)'),
-    errorBuffer: lib.func('const char *nft_ctx_get_error_buffer(void *)'),
-  };
-  return nft;
 }
 
 function packageVersion(): string {
@@ -70,7 +48,7 @@ export function probeNftables(): Probe {
     yes: 'the network lock during a migration is set in one transaction, in process',
     no: 'no network lock during a migration: live TCP connections cannot be migrated safely',
   }, () => {
-    const n = loadNft();
+    const n = loadLib();
     const ctx = n.ctxNew(0);
     if (!ctx) throw new ProbeFailure('nft_ctx_new failed');
     try {

@@ -18,12 +18,12 @@
 import { closeSync } from 'node:fs';
 import { listFds, readFd, type ProcFd } from '../proc/fd.js';
 import { kcmpFile } from '../sys/process.js';
-import type { FdEntry, FileEntry, Files, PipeEntry } from '../image/format.js';
+import type { FdEntry, FileEntry, Files, PipeEntry, TcpState } from '../image/format.js';
 import { dumpRegular, openRegular } from './regular.js';
 import { dumpChrdev, openChrdev, openTty } from './chrdev.js';
 import { readStat } from '../proc/stat.js';
 import { dumpPipeEnd, dumpPipeData, pipeIno, PipeMaker } from './pipe.js';
-import { O } from './flags.js';
+import { O, SETFL_MASK } from './flags.js';
 import { dumpEventfd, openEventfd } from './eventfd.js';
 import { dumpEpoll, openEpoll } from './epoll.js';
 import { dumpTimerfd, openTimerfd } from './timerfd.js';
@@ -36,6 +36,7 @@ import { getInt, SOL_SOCKET, SO, AF_UNIX, AF_INET, AF_INET6 } from '../net/socko
 import { unixSockets, type UnixDiag } from '../net/unix-diag.js';
 import { dumpUnix, checkUnixPeers, UnixMaker } from '../net/unix.js';
 import { dumpInet, openInet } from '../net/inet.js';
+import { releaseTcp, finishTcp } from '../net/tcp.js';
 import { UnsupportedError } from '../errors.js';
 
 const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFCHR = 0o020000, S_IFIFO = 0o010000;
@@ -43,7 +44,10 @@ const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFCHR = 0o020
 interface Seen { pid: number; fd: number; ino: number; link: string; id: number }
 
 export class FdTableDumper {
-  constructor(readonly ghosts: GhostDumper, private shellJob = false) {}
+  /** `tcp`: dump established TCP connections (in repair mode, under a network lock the caller holds) */
+  constructor(readonly ghosts: GhostDumper, private shellJob = false, private tcp = false) {}
+  /** our duplicates of the sockets put in repair mode, until the dump ends one way or the other */
+  private repaired: number[] = [];
   private files: FileEntry[] = [];
   private seen: Seen[] = [];
   private pipeEnds = new Map<number, { pid: number; fd: number; ends: Set<'r' | 'w'> }>();
@@ -143,12 +147,29 @@ export class FdTableDumper {
         this.where.set(id, `process ${pid}: fd ${fd.fd} -> socket:[${ino}]`);
         return dumpUnix(pid, id, fd.fd, dup, ino, flags, this.diag, (agentFd) => this.inflight(agentFd));
       }
-      if (family === AF_INET || family === AF_INET6) return dumpInet(pid, id, fd.fd, dup, ino, flags, family);
+      if (family === AF_INET || family === AF_INET6) {
+        const e = dumpInet(pid, id, fd.fd, dup, ino, flags, family, this.tcp);
+        if (e.kind === 'inet' && e.tcp) { this.repaired.push(dup); dup = -1; }
+        return e;
+      }
       throw new UnsupportedError(`process ${pid}: fd ${fd.fd} -> ${fd.link}: a socket of address family ${family} is not supported yet`);
     } finally {
       if (dup >= 0) close(dup);
       close(pidfd);
     }
+  }
+
+  /**
+   * The dump did not end the tree (it failed, or leaves it running): its connections leave repair
+   * mode and go on. Otherwise (`killed`) they are only let go: a socket closed in repair mode sends
+   * nothing, and the peer waits, its packets held by the lock, for the restore.
+   */
+  endRepair(killed: boolean): void {
+    for (const fd of this.repaired) {
+      if (!killed) releaseTcp(fd);
+      close(fd);
+    }
+    this.repaired = [];
   }
 
   /** File entries plus pipe contents; call after every process. */
@@ -212,7 +233,10 @@ export class FileOpener {
       case 'inotify': fd = openInotify(e); break;
       case 'fifo': fd = this.fifos.open(e); break;
       case 'ghost': fd = this.ghosts.open(e.ghostId, e.flags, e.pos); break;
-      case 'inet': fd = openInet(e); break;
+      case 'inet':
+        fd = openInet(e);
+        if (e.tcp) this.tcp.push({ fd, e: { ...e, tcp: e.tcp } });
+        break;
       case 'unix': fd = this.unix.open(e); break;
     }
     this.opened.set(id, fd);
@@ -221,8 +245,28 @@ export class FileOpener {
 
   get entries(): Map<number, FileEntry> { return this.byId; }
 
+  /** TCP connections restored in repair mode: kept open here after close(), until finished or dropped */
+  private tcp: Array<{ fd: number; e: Extract<FileEntry, { kind: 'inet' }> & { tcp: TcpState } }> = [];
+
+  /** The tree is whole: its connections leave repair mode and go on. */
+  finishTcp(): void {
+    for (const { fd, e } of this.tcp) {
+      try { finishTcp(fd, e.tcp, e.flags & SETFL_MASK); } finally { closeSync(fd); }
+    }
+    this.tcp = [];
+  }
+
+  /** The tree is given up: its connections are closed still in repair mode (nothing is sent). */
+  dropTcp(): void {
+    for (const { fd } of this.tcp) closeSync(fd);
+    this.tcp = [];
+  }
+
+  get hasTcp(): boolean { return this.tcp.length > 0; }
+
   close(): void {
-    for (const fd of this.opened.values()) closeSync(fd);
+    const keep = new Set(this.tcp.map((t) => t.fd));
+    for (const fd of this.opened.values()) if (!keep.has(fd)) closeSync(fd);
     this.opened.clear();
     this.pipes.close();
     this.fifos.close();

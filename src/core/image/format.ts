@@ -17,6 +17,27 @@ export interface Inventory {
   parent?: string;
   /** a pre-dump holds memory only; a dump holds everything */
   kind?: 'dump' | 'pre-dump';
+  /** the network lock (an nftables table) holding the image's TCP connections until a restore releases it */
+  netLock?: string;
+}
+
+/** An established TCP connection in repair mode's terms (net/tcp.ts). */
+export interface TcpState {
+  /** the next sequence numbers to send and to receive, past what the queues hold */
+  sendSeq: number;
+  recvSeq: number;
+  /** written by the process and not acknowledged; its last `unsentBytes` were never sent */
+  sendQueue: Uint8Array;
+  unsentBytes: number;
+  /** arrived and not yet read by the process */
+  recvQueue: Uint8Array;
+  mss: number;
+  sack: boolean;
+  sndWscale?: number;
+  rcvWscale?: number;
+  timestamp?: number;
+  /** snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup */
+  window: [number, number, number, number, number];
 }
 
 /** How a pre-dump left dirty tracking for the next link of its chain. */
@@ -145,6 +166,8 @@ export type FileEntry =
   | {
     id: number; kind: 'inet'; family: number; type: number; protocol: number; flags: number; listening: boolean;
     local: Uint8Array; peer: Uint8Array; opts: Record<string, number>;
+    /** an established TCP connection */
+    tcp?: TcpState;
   }
   | {
     id: number; kind: 'unix'; type: number; flags: number; ino: number; state: 'listen' | 'connected' | 'unconnected';

@@ -1,6 +1,6 @@
-// IPv4/IPv6 sockets that carry no connection state: TCP listeners (a server still accepts on the
-// same address after restore), UDP sockets bound and possibly connected, and sockets not yet
-// bound. Established TCP connections need TCP repair and come with the network lock.
+// IPv4/IPv6 sockets: TCP listeners (a server still accepts on the same address after restore),
+// UDP sockets bound and possibly connected, sockets not yet bound, and established TCP
+// connections, whose state tcp.ts moves by TCP repair under the network lock.
 import { readFileSync } from 'node:fs';
 import { sys } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
@@ -9,6 +9,7 @@ import { O, SETFL_MASK } from '../files/flags.js';
 import { getInt, readOptions, applyOptions, sockName, describeAddr, SOL_SOCKET, SO, SOCK_STREAM, SOCK_DGRAM, AF_INET6 } from './sockopt.js';
 import { UnsupportedError, GodwitError } from '../errors.js';
 import { addr } from '../sys/libc.js';
+import { dumpTcp, restoreTcp } from './tcp.js';
 
 const F_SETFL = 4, SOMAXCONN = 4096;
 
@@ -22,13 +23,18 @@ function acceptQueue(ino: number, family: number): number {
   return 0;
 }
 
-export function dumpInet(pid: number, id: number, fdNum: number, dup: number, ino: number, flags: number, family: number): FileEntry {
+/**
+ * `tcp`: established connections are dumped in repair mode (the caller has locked the network
+ * and ends repair mode if the dump does not end the process); without it they are refused.
+ */
+export function dumpInet(pid: number, id: number, fdNum: number, dup: number, ino: number, flags: number, family: number, tcp: boolean): FileEntry {
   const type = getInt(dup, SOL_SOCKET, SO.TYPE), protocol = getInt(dup, SOL_SOCKET, SO.PROTOCOL);
   const listening = getInt(dup, SOL_SOCKET, SO.ACCEPTCONN) === 1;
   const local = sockName(dup, false), peer = sockName(dup, true);
   const where = `process ${pid}: fd ${fdNum} -> socket:[${ino}] (${type === SOCK_STREAM ? 'TCP' : 'UDP'} ${describeAddr(local)}${peer.length ? ` <-> ${describeAddr(peer)}` : ''})`;
   if (type === SOCK_STREAM && peer.length) {
-    throw new UnsupportedError(`${where}: established TCP connections are not supported yet`);
+    if (!tcp) throw new UnsupportedError(`${where}: an established TCP connection; --tcp-established moves it (godwit dump and restore on one host; godwit migrate does not carry connections yet)`);
+    return { id, kind: 'inet', family, type, protocol, flags, listening: false, local, peer, opts: readOptions(dup, family, type), tcp: dumpTcp(dup, where) };
   }
   if (type !== SOCK_STREAM && type !== SOCK_DGRAM) throw new UnsupportedError(`${where}: socket type ${type} is not supported yet`);
   if (listening) {
@@ -41,6 +47,7 @@ export function dumpInet(pid: number, id: number, fdNum: number, dup: number, in
 }
 
 export function openInet(e: Extract<FileEntry, { kind: 'inet' }>): number {
+  if (e.tcp) return restoreTcp(e.family, e.local, e.peer, e.tcp, (fd) => applyOptions(fd, e.opts));
   const fd = sys('socket', NR.socket, e.family, e.type | O.CLOEXEC, e.protocol);
   try {
     applyOptions(fd, e.opts);

@@ -1,0 +1,201 @@
+// Established TCP connections, through TCP repair mode (as CRIU does): on the socket the agent
+// took with pidfd_getfd, repair mode freezes the connection without a packet; the sequence
+// numbers, both queues (the send queue with what is not yet acknowledged, the receive queue with
+// what the process has not read), the negotiated options and the windows are read out. A socket
+// made in repair mode is given all of that back and connected without a handshake; once the tree
+// is whole, repair mode ends and the connection goes on from the byte where it stopped. The
+// network lock (lock.ts) keeps the peer's packets away meanwhile.
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { sys, sysTry, addr } from '../sys/libc.js';
+import { NR } from '../sys/nr.js';
+import { getInt, setInt, IPPROTO_TCP, AF_INET, AF_INET6 } from './sockopt.js';
+import type { Connection } from './lock.js';
+import type { TcpState } from '../image/format.js';
+import { GodwitError, UnsupportedError } from '../errors.js';
+
+const TCP = { MAXSEG: 2, INFO: 11, REPAIR: 19, REPAIR_QUEUE: 20, QUEUE_SEQ: 21, REPAIR_OPTIONS: 22, TIMESTAMP: 24, REPAIR_WINDOW: 29 } as const;
+const RECV_QUEUE = 1, SEND_QUEUE = 2;
+const TCPOPT = { MSS: 2, WINDOW: 3, SACK_PERM: 4, TIMESTAMP: 8 } as const;
+const TCPI_OPT = { TIMESTAMPS: 1, SACK: 2, WSCALE: 4 } as const;
+const TCP_ESTABLISHED = 1;
+const TCP_STATES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING'];
+const SIOCINQ = 0x541b, SIOCOUTQ = 0x5411, SIOCOUTQNSD = 0x894b;
+const MSG_PEEK = 2, MSG_DONTWAIT = 0x40, EAGAIN = 11, F_SETFL = 4;
+
+/** Established TCP connections of these processes, by socket inode, as their network namespace lists them. */
+export function establishedConnections(pids: number[]): Map<number, Connection> {
+  const out = new Map<number, Connection>();
+  for (const pid of pids) {
+    const inodes = new Set<number>();
+    for (const f of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${f}`));
+        if (m) inodes.add(Number(m[1]));
+      } catch { /* closed meanwhile: the tree is frozen, so not ours */ }
+    }
+    if (!inodes.size) continue;
+    for (const [file, family] of [['tcp', 4], ['tcp6', 6]] as const) {
+      let text = '';
+      try { text = readFileSync(`/proc/${pid}/net/${file}`, 'utf8'); } catch { continue; }
+      for (const line of text.split('\n').slice(1)) {
+        const f = line.trim().split(/\s+/);
+        if (f.length < 10 || !inodes.has(Number(f[9])) || f[3] !== '01') continue;
+        const [la, lp] = f[1]!.split(':'), [ra, rp] = f[2]!.split(':');
+        out.set(Number(f[9]), { family, local: procAddr(la!, family), localPort: parseInt(lp!, 16), peer: procAddr(ra!, family), peerPort: parseInt(rp!, 16) });
+      }
+    }
+  }
+  return out;
+}
+
+/** /proc/net/tcp's hex address (each 32-bit word in host order) as text nft and people read. */
+function procAddr(hex: string, family: 4 | 6): string {
+  const bytes = Buffer.alloc(hex.length / 2);
+  for (let w = 0; w < hex.length / 8; w++) bytes.writeUInt32LE(parseInt(hex.slice(w * 8, w * 8 + 8), 16), w * 4);
+  if (family === 4) return [...bytes].join('.');
+  const parts: string[] = [];
+  for (let i = 0; i < 16; i += 2) parts.push(bytes.readUInt16BE(i).toString(16));
+  return parts.join(':');
+}
+
+/** The same connection, from a socket's own addresses (as a dump records them). */
+export function connectionOf(local: Uint8Array, peer: Uint8Array): Connection {
+  const l = Buffer.from(local), p = Buffer.from(peer);
+  const family = l.readUInt16LE(0) === AF_INET6 ? 6 : 4;
+  const ip = (b: Buffer): string => {
+    if (family === 4) return [...b.subarray(4, 8)].join('.');
+    const parts: string[] = [];
+    for (let i = 8; i < 24; i += 2) parts.push(b.readUInt16BE(i).toString(16));
+    return parts.join(':');
+  };
+  return { family, local: ip(l), localPort: l.readUInt16BE(2), peer: ip(p), peerPort: p.readUInt16BE(2) };
+}
+
+function ioctlInt(fd: number, req: number, what: string): number {
+  const v = Buffer.alloc(4);
+  sys(what, NR.ioctl, fd, req, addr(v));
+  return v.readInt32LE(0);
+}
+
+function getBytes(fd: number, opt: number, size: number, what: string): Buffer {
+  const v = Buffer.alloc(size), len = Buffer.alloc(4);
+  len.writeUInt32LE(size, 0);
+  sys(what, NR.getsockopt, fd, IPPROTO_TCP, opt, addr(v), addr(len));
+  return v.subarray(0, len.readUInt32LE(0));
+}
+
+function peek(fd: number, bytes: number): Buffer {
+  const b = Buffer.alloc(bytes);
+  if (!bytes) return b;
+  const n = sys('recvfrom(MSG_PEEK)', NR.recvfrom, fd, addr(b), bytes, MSG_PEEK | MSG_DONTWAIT, 0, 0);
+  if (n !== bytes) throw new GodwitError(`a TCP queue held ${bytes} bytes, ${n} could be read`);
+  return b;
+}
+
+const u32 = (x: number): number => x >>> 0;
+
+/**
+ * Put the connection in repair mode and read it out. The network lock must already hold its
+ * packets: otherwise data or an ACK arriving mid-way would change a queue already read.
+ */
+export function dumpTcp(fd: number, where: string): TcpState {
+  const state = getBytes(fd, TCP.INFO, 104, 'getsockopt(TCP_INFO)')[0]!;
+  if (state !== TCP_ESTABLISHED) {
+    throw new UnsupportedError(`${where}: a TCP connection in state ${TCP_STATES[state] ?? state} (closing or not yet open) is not supported yet`);
+  }
+  setInt(fd, IPPROTO_TCP, TCP.REPAIR, 1);
+  setInt(fd, IPPROTO_TCP, TCP.REPAIR_QUEUE, SEND_QUEUE);
+  const sendSeq = u32(getInt(fd, IPPROTO_TCP, TCP.QUEUE_SEQ));
+  const outq = ioctlInt(fd, SIOCOUTQ, 'ioctl(SIOCOUTQ)'), unsent = ioctlInt(fd, SIOCOUTQNSD, 'ioctl(SIOCOUTQNSD)');
+  const sendQueue = peek(fd, outq);
+  setInt(fd, IPPROTO_TCP, TCP.REPAIR_QUEUE, RECV_QUEUE);
+  const recvSeq = u32(getInt(fd, IPPROTO_TCP, TCP.QUEUE_SEQ));
+  const recvQueue = peek(fd, ioctlInt(fd, SIOCINQ, 'ioctl(SIOCINQ)'));
+  const info = getBytes(fd, TCP.INFO, 104, 'getsockopt(TCP_INFO)');
+  const options = info[5]!, wscale = info[6]!;
+  const timestamps = (options & TCPI_OPT.TIMESTAMPS) !== 0;
+  const w = getBytes(fd, TCP.REPAIR_WINDOW, 20, 'getsockopt(TCP_REPAIR_WINDOW)');
+  return {
+    sendSeq, recvSeq, sendQueue, unsentBytes: unsent, recvQueue,
+    mss: getInt(fd, IPPROTO_TCP, TCP.MAXSEG),
+    sack: (options & TCPI_OPT.SACK) !== 0,
+    ...((options & TCPI_OPT.WSCALE) !== 0 ? { sndWscale: wscale & 0xf, rcvWscale: wscale >> 4 } : {}),
+    ...(timestamps ? { timestamp: u32(getInt(fd, IPPROTO_TCP, TCP.TIMESTAMP)) } : {}),
+    window: [0, 4, 8, 12, 16].map((o) => w.readUInt32LE(o)) as TcpState['window'],
+  };
+}
+
+/** Out of repair mode, where a dump that failed or left the tree running found it. */
+export function releaseTcp(fd: number): void {
+  sysTry(NR.setsockopt, fd, IPPROTO_TCP, TCP.REPAIR, addr(int32(0)), 4);
+}
+
+function int32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(v | 0, 0);
+  return b;
+}
+
+function fill(fd: number, queue: number, data: Buffer): void {
+  setInt(fd, IPPROTO_TCP, TCP.REPAIR_QUEUE, queue);
+  for (let off = 0; off < data.length; ) {
+    off += sys('sendto(repair queue)', NR.sendto, fd, addr(data.subarray(off)), data.length - off, 0, 0, 0);
+  }
+}
+
+/**
+ * A socket holding the connection as dumped, still in repair mode (nothing goes out until
+ * finishTcp). `local` and `peer` are its sockaddrs; the caller sets options and flags.
+ */
+export function restoreTcp(family: number, local: Uint8Array, peer: Uint8Array, s: TcpState, applyOpts: (fd: number) => void): number {
+  const fd = sys('socket', NR.socket, family === AF_INET6 ? AF_INET6 : AF_INET, 1 /* SOCK_STREAM */ | 0o2000000 /* CLOEXEC */, 0);
+  try {
+    applyOpts(fd);
+    // after the options: repair mode forces the bind through (a listener of the tree may hold the
+    // port already), and SO_REUSEADDR set later would take that back
+    setInt(fd, IPPROTO_TCP, TCP.REPAIR, 1);
+    // the sequence numbers where the queues begin: what is queued is put back after them
+    setInt(fd, IPPROTO_TCP, TCP.REPAIR_QUEUE, SEND_QUEUE);
+    setInt(fd, IPPROTO_TCP, TCP.QUEUE_SEQ, u32(s.sendSeq - s.sendQueue.length) | 0);
+    setInt(fd, IPPROTO_TCP, TCP.REPAIR_QUEUE, RECV_QUEUE);
+    setInt(fd, IPPROTO_TCP, TCP.QUEUE_SEQ, u32(s.recvSeq - s.recvQueue.length) | 0);
+    const la = Buffer.from(local), pa = Buffer.from(peer);
+    sys('bind', NR.bind, fd, addr(la), la.length);
+    // before the connect, or the connection runs with a default MSS of 536; the kernel takes at
+    // most 32767 here (loopback's 65483 is refused), and TCPOPT_MSS below still clamps it
+    if (s.mss <= 32767) setInt(fd, IPPROTO_TCP, TCP.MAXSEG, s.mss);
+    sys('connect (repair: no handshake)', NR.connect, fd, addr(pa), pa.length);
+    const opts: Array<[number, number]> = [[TCPOPT.MSS, s.mss]];
+    if (s.sndWscale !== undefined) opts.push([TCPOPT.WINDOW, s.sndWscale | (s.rcvWscale! << 16)]);
+    if (s.sack) opts.push([TCPOPT.SACK_PERM, 0]);
+    if (s.timestamp !== undefined) opts.push([TCPOPT.TIMESTAMP, 0]);
+    const ob = Buffer.alloc(opts.length * 8);
+    opts.forEach(([c, v], i) => { ob.writeUInt32LE(c, i * 8); ob.writeUInt32LE(v, i * 8 + 4); });
+    sys('setsockopt(TCP_REPAIR_OPTIONS)', NR.setsockopt, fd, IPPROTO_TCP, TCP.REPAIR_OPTIONS, addr(ob), ob.length);
+    if (s.timestamp !== undefined) setInt(fd, IPPROTO_TCP, TCP.TIMESTAMP, s.timestamp | 0);
+    fill(fd, RECV_QUEUE, Buffer.from(s.recvQueue));
+    // what was sent and not acknowledged goes back in repair mode (it is retransmitted as such);
+    // what was never sent goes out normally once repair mode ends
+    fill(fd, SEND_QUEUE, Buffer.from(s.sendQueue).subarray(0, s.sendQueue.length - s.unsentBytes));
+    const w = Buffer.alloc(20);
+    s.window.forEach((v, i) => w.writeUInt32LE(v, i * 4));
+    sys('setsockopt(TCP_REPAIR_WINDOW)', NR.setsockopt, fd, IPPROTO_TCP, TCP.REPAIR_WINDOW, addr(w), 20);
+    return fd;
+  } catch (e) {
+    sys('close', NR.close, fd);
+    throw new GodwitError(`cannot restore the TCP connection: ${(e as Error).message}`);
+  }
+}
+
+/** End repair mode: the connection runs, and what the process had written but not sent goes out. */
+export function finishTcp(fd: number, s: TcpState, flags: number): void {
+  setInt(fd, IPPROTO_TCP, TCP.REPAIR, 0);
+  const tail = Buffer.from(s.sendQueue).subarray(s.sendQueue.length - s.unsentBytes);
+  for (let off = 0, tries = 0; off < tail.length; ) {
+    const n = sysTry(NR.sendto, fd, addr(tail.subarray(off)), tail.length - off, MSG_DONTWAIT, 0, 0);
+    if (n === -EAGAIN && tries++ < 2000) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); continue; }
+    if (n < 0) throw new GodwitError(`cannot send the ${tail.length - off} bytes the process had queued on its TCP connection: errno ${-n}`);
+    off += n;
+  }
+  sys('fcntl(F_SETFL)', NR.fcntl, fd, F_SETFL, flags);
+}
