@@ -152,10 +152,11 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     // tracking ends with a failed dump: the process is left as it was before the chain began
     for (const t of trackers) { try { t.stop(); } catch { /* already stopped */ } }
     files?.endRepair(false);
-    try { lock?.release(); } catch (err) { log.error({ table: lock?.table, err: (err as Error).message }, 'cannot lift the network lock; its table stays until the agent starts again'); }
+    try { lock?.open(); } catch (err) { log.error({ table: lock?.table, err: (err as Error).message }, 'cannot lift the network lock'); }
     release_(injections);
     unbindFromTracer(tree);
     thawTree(tree);
+    try { lock?.release(); } catch (err) { log.warn({ table: lock?.table, err: (err as Error).message }, 'cannot remove the network lock\'s table'); }
     log.debug({ err: (e as Error).message }, 'dump failed; tree left running');
     throw e;
   }
@@ -166,8 +167,9 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   if (opts.leaveRunning) {
     for (const t of trackers) t.stop();
     files!.endRepair(false);
-    lock?.release();
+    lock?.open();
     thawTree(tree);
+    lock?.release();
   } else {
     killTree(tree);
     for (const t of trackers) t.release();

@@ -197,13 +197,16 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
       for (const e of img.pstree.entries) if (e.stopped && !e.zombie) killTry(e.pid, SIG.STOP);
       // the connections go on before the tree does, and then their packets may pass again
       files.finishTcp();
-      if (img.inventory.netLock) NetworkLock.named(img.inventory.netLock).release();
+      const lock = img.inventory.netLock ? NetworkLock.named(img.inventory.netLock) : null;
+      lock?.open();
       for (const e of img.pstree.entries) {
         if (e.zombie) continue;
         for (const tid of e.threads) ptraceTry(PTRACE.DETACH, tid, 0, 0);
         b.injs.get(e.pid)!.close();
       }
       const restoreMs = performance.now() - t0;
+      // the tree runs: removing the lock's table (a grace period long) no longer holds anyone up
+      try { lock?.release(); } catch (e) { log.warn({ table: lock?.table, err: (e as Error).message }, 'cannot remove the network lock\'s table (its rules let everything through)'); }
       if (opts.pidfile) writeFileSync(opts.pidfile, `${root.pid}\n`);
       log.debug({ root: root.pid, processes: img.pstree.entries.length, ms: restoreMs }, 'tree restored');
       const res: RestoreResult = { root: root.pid, processes: img.pstree.entries.length, restoreMs };

@@ -38,20 +38,27 @@ export function loadNft(): Lib {
 
 export class NftError extends GodwitError {}
 
-/** Run `commands` (one per line) as one transaction in this thread's network namespace; returns what nft printed. */
+// One context for the process, made at the first use: it holds the netlink socket, and the
+// library waits on it with select(), which aborts the process when that fd is above 1023. Made
+// early, it keeps a low number however many sockets come later.
+let ctx: unknown;
+
+/**
+ * Run `commands` (one per line) as one transaction in the network namespace the context was made
+ * in (this process's, at its first call); returns what nft printed.
+ */
 export function nft(commands: string): string {
   const n = loadNft();
-  const ctx = n.ctxNew(0);
-  if (!ctx) throw new NftError('nft_ctx_new failed');
-  try {
-    n.bufferOutput(ctx);
-    n.bufferError(ctx);
-    if (n.run(ctx, commands) !== 0) {
-      const err = (n.errorBuffer(ctx) ?? '').replace(/\s+/g, ' ').trim();
-      throw new NftError(`nftables refused the batch: ${err || 'no message'}`);
-    }
-    return n.outputBuffer(ctx) ?? '';
-  } finally {
-    n.ctxFree(ctx);
+  if (!ctx) {
+    const c = n.ctxNew(0);
+    if (!c) throw new NftError('nft_ctx_new failed');
+    n.bufferOutput(c);
+    n.bufferError(c);
+    ctx = c;
   }
+  const ok = n.run(ctx, commands) === 0;
+  // both buffers are read every time: reading one empties it for the next command
+  const out = n.outputBuffer(ctx) ?? '', err = (n.errorBuffer(ctx) ?? '').replace(/\s+/g, ' ').trim();
+  if (!ok) throw new NftError(`nftables refused the batch: ${err || 'no message'}`);
+  return out;
 }
