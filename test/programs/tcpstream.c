@@ -1,9 +1,10 @@
-/* tcpstream server PORT [netlink] | tcpstream client ADDR PORT: one TCP connection, and both ends stream
+/* tcpstream server|server6 PORT [netlink] | tcpstream client ADDR PORT: one TCP connection, and both ends stream
  * 64-bit counters to each other (about 2 MB/s each way) and check every one they read follows
  * the last: a byte lost, doubled or reordered is a FAIL, and so is a reset or an end of stream.
  * The server listens on every address and takes one client. On SIGUSR2 each end prints PASS with
  * what it sent and read. The counters go on through a freeze: nothing is expected of the timing.
- * `netlink`: the server also holds a netlink socket, opened after the connection (a dump meets it
+ * `server6` listens on a dual-stack IPv6 socket, where an IPv4 client's connection has IPv4-mapped
+ * addresses. `netlink`: the server also holds a netlink socket, opened after the connection (a dump meets it
  * after the connection, and fails there). */
 #include "proto.h"
 #include <arpa/inet.h>
@@ -35,14 +36,17 @@ static void take(const unsigned char *p, size_t n) {
 int main(int argc, char **argv) {
   proto_start();
   signal(SIGPIPE, SIG_IGN);
-  int server = argc > 2 && !strcmp(argv[1], "server");
+  int six = argc > 2 && !strcmp(argv[1], "server6");
+  int server = argc > 2 && (six || !strcmp(argv[1], "server"));
   int s, lst = -1;
   if (server) {
-    lst = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
+    lst = socket(six ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+    int one = 1, zero = 0;
     setsockopt(lst, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (six) setsockopt(lst, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[2])) };
-    if (bind(lst, (void *)&a, sizeof a) || listen(lst, 1)) { printf("FAIL bind/listen: %s\n", strerror(errno)); return 2; }
+    struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(atoi(argv[2])) };
+    if ((six ? bind(lst, (void *)&a6, sizeof a6) : bind(lst, (void *)&a, sizeof a)) || listen(lst, 1)) { printf("FAIL bind/listen: %s\n", strerror(errno)); return 2; }
     proto_ready("listening");
     s = accept(lst, 0, 0);
   } else if (argc > 3) {

@@ -41,21 +41,30 @@ export function establishedConnections(pids: number[]): Map<number, Connection> 
         const f = line.trim().split(/\s+/);
         if (f.length < 10 || !inodes.has(Number(f[9])) || f[3] !== '01') continue;
         const [la, lp] = f[1]!.split(':'), [ra, rp] = f[2]!.split(':');
-        out.set(Number(f[9]), { family, local: procAddr(la!, family), localPort: parseInt(lp!, 16), peer: procAddr(ra!, family), peerPort: parseInt(rp!, 16) });
+        const local = procAddr(la!, family), peer = procAddr(ra!, family);
+        // an IPv4 client of a dual-stack socket: its packets on the wire are IPv4, and so must be the lock's match
+        const v4 = family === 6 && local.v4 !== undefined && peer.v4 !== undefined;
+        out.set(Number(f[9]), {
+          family: v4 ? 4 : family, local: v4 ? local.v4! : local.text, localPort: parseInt(lp!, 16), peer: v4 ? peer.v4! : peer.text, peerPort: parseInt(rp!, 16),
+        });
       }
     }
   }
   return out;
 }
 
-/** /proc/net/tcp's hex address (each 32-bit word in host order) as text nft and people read. */
-function procAddr(hex: string, family: 4 | 6): string {
+/**
+ * /proc/net/tcp's hex address (each 32-bit word in host order) as text nft and people read, and
+ * for an IPv4-mapped IPv6 address (::ffff:a.b.c.d) the IPv4 address too.
+ */
+function procAddr(hex: string, family: 4 | 6): { text: string; v4?: string } {
   const bytes = Buffer.alloc(hex.length / 2);
   for (let w = 0; w < hex.length / 8; w++) bytes.writeUInt32LE(parseInt(hex.slice(w * 8, w * 8 + 8), 16), w * 4);
-  if (family === 4) return [...bytes].join('.');
+  if (family === 4) return { text: [...bytes].join('.') };
   const parts: string[] = [];
   for (let i = 0; i < 16; i += 2) parts.push(bytes.readUInt16BE(i).toString(16));
-  return parts.join(':');
+  const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes.readUInt16BE(10) === 0xffff;
+  return { text: parts.join(':'), ...(mapped ? { v4: [...bytes.subarray(12)].join('.') } : {}) };
 }
 
 /** The same connection, from a socket's own addresses (as a dump records them). */
