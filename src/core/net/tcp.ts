@@ -113,6 +113,15 @@ export function dumpTcp(fd: number, where: string): TcpState {
     throw new UnsupportedError(`${where}: a TCP connection in state ${TCP_STATES[state] ?? state} (closing or not yet open) is not supported yet`);
   }
   setInt(fd, IPPROTO_TCP, TCP.REPAIR, 1);
+  try {
+    return readRepaired(fd);
+  } catch (e) {
+    releaseTcp(fd); // not left frozen by a read that failed half-way
+    throw e;
+  }
+}
+
+function readRepaired(fd: number): TcpState {
   setInt(fd, IPPROTO_TCP, TCP.REPAIR_QUEUE, SEND_QUEUE);
   const sendSeq = u32(getInt(fd, IPPROTO_TCP, TCP.QUEUE_SEQ));
   const outq = ioctlInt(fd, SIOCOUTQ, 'ioctl(SIOCOUTQ)'), unsent = ioctlInt(fd, SIOCOUTQNSD, 'ioctl(SIOCOUTQNSD)');
