@@ -33,7 +33,7 @@ import { logger } from './log.js';
 import { requireRoot } from './privileges.js';
 import { VERSION } from './version.js';
 import { NetworkLock } from './net/lock.js';
-import { establishedConnections } from './net/tcp.js';
+import { lockTargets, establishedConnections } from './net/tcp.js';
 import { cpuFlags } from './cpu.js';
 
 export interface DumpOptions {
@@ -183,14 +183,14 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
 /** Lock the tree's established TCP connections, if it has any (they must be in our network namespace). */
 function lockConnections(tree: FrozenTree): NetworkLock | undefined {
   const pids = [...tree.procs.values()].filter((p) => !p.zombie).map((p) => p.pid);
-  const conns = establishedConnections(pids);
-  if (!conns.size) return undefined;
   const mine = readlinkSync('/proc/thread-self/ns/net');
-  const other = pids.find((p) => readlinkSync(`/proc/${p}/ns/net`) !== mine);
-  if (other !== undefined) {
-    throw new GodwitError(`process ${other} has TCP connections in another network namespace than godwit's: run godwit inside it (nsenter --net) to move them`);
+  const here = pids.filter((p) => readlinkSync(`/proc/${p}/ns/net`) === mine);
+  for (const p of pids.filter((x) => !here.includes(x))) {
+    if (establishedConnections([p]).size) throw new GodwitError(`process ${p} has TCP connections in another network namespace than godwit's: run godwit inside it (nsenter --net) to move them`);
   }
-  return NetworkLock.take(`d${tree.root}_${Date.now().toString(36)}`, [...conns.values()]);
+  const what = here.length ? lockTargets(here) : { count: 0, conns: [], endpoints: [] };
+  if (!what.count) return undefined;
+  return NetworkLock.take(`d${tree.root}_${Date.now().toString(36)}`, what.conns, what.endpoints);
 }
 
 function release_(injections: Injection[]): void {

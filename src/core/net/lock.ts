@@ -7,14 +7,16 @@ import { nft, NftError } from './nft.js';
 import { GodwitError } from '../errors.js';
 
 export interface Connection { family: 4 | 6; local: string; localPort: number; peer: string; peerPort: number }
+/** A local address and port all of whose connections move: one element holds them all (and new SYNs) */
+export interface Endpoint { family: 4 | 6; addr: string; port: number }
 
 const PREFIX = 'godwit_lock_';
 
 export class NetworkLock {
   private constructor(readonly table: string) {}
 
-  /** Drop every packet of these connections, both ways, from now until release(). */
-  static take(tag: string, conns: Connection[]): NetworkLock {
+  /** Drop every packet of these connections and endpoints, both ways, from now until open() or release(). */
+  static take(tag: string, conns: Connection[], endpoints: Endpoint[] = []): NetworkLock {
     if (!/^[a-z0-9_]{1,40}$/.test(tag)) throw new GodwitError(`bad lock name ${tag}`);
     const table = `${PREFIX}${tag}`;
     const t = `inet ${table}`;
@@ -33,10 +35,18 @@ export class NetworkLock {
       cmds.push(`add element ${t} ${set} { ${els.join(', ')} }`);
       for (const chain of ['in', 'out']) cmds.push(`add rule ${t} ${chain} ${ip} saddr . tcp sport . ${ip} daddr . tcp dport @${set} drop`);
     }
+    for (const fam of [4, 6] as const) {
+      const mine = endpoints.filter((e) => e.family === fam);
+      if (!mine.length) continue;
+      const type = fam === 4 ? 'ipv4_addr' : 'ipv6_addr', ip = fam === 4 ? 'ip' : 'ip6', set = `e${fam}`;
+      cmds.push(`add set ${t} ${set} { type ${type} . inet_service; }`);
+      cmds.push(`add element ${t} ${set} { ${mine.map((e) => `${e.addr} . ${e.port}`).join(', ')} }`);
+      cmds.push(`add rule ${t} in ${ip} daddr . tcp dport @${set} drop`, `add rule ${t} out ${ip} saddr . tcp sport @${set} drop`);
+    }
     try {
       nft(cmds.join('\n'));
     } catch (e) {
-      throw new GodwitError(`cannot lock the network for ${conns.length} connection(s): ${(e as Error).message}`);
+      throw new GodwitError(`cannot lock the network for ${conns.length} connection(s) and ${endpoints.length} endpoint(s): ${(e as Error).message}`);
     }
     return new NetworkLock(table);
   }

@@ -9,7 +9,7 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { sys, sysTry, addr } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
 import { getInt, setInt, IPPROTO_TCP, AF_INET, AF_INET6 } from './sockopt.js';
-import type { Connection } from './lock.js';
+import type { Connection, Endpoint } from './lock.js';
 import type { TcpState } from '../image/format.js';
 import { GodwitError, UnsupportedError } from '../errors.js';
 
@@ -22,18 +22,52 @@ const TCP_STATES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN
 const SIOCINQ = 0x541b, SIOCOUTQ = 0x5411, SIOCOUTQNSD = 0x894b;
 const MSG_PEEK = 2, MSG_DONTWAIT = 0x40, EAGAIN = 11, F_SETFL = 4;
 
-/** Established TCP connections of these processes, by socket inode, as their network namespace lists them. */
-export function establishedConnections(pids: number[]): Map<number, Connection> {
-  const out = new Map<number, Connection>();
+/**
+ * What the network lock must hold for these processes' established TCP connections (all in one
+ * network namespace): a local endpoint whole where every socket on its port is theirs (a server's
+ * thousand clients are one element, and a SYN arriving meanwhile waits too), each connection
+ * apart where some other process shares the port.
+ */
+export function lockTargets(pids: number[]): { conns: Connection[]; endpoints: Endpoint[]; count: number } {
+  const all = establishedConnections(pids);
+  const inodes = treeSockets(pids);
+  // every TCP socket of the namespace that is not the tree's, by local port (TIME_WAIT has no inode)
+  const foreign = new Set<number>();
+  for (const [file] of [['tcp'], ['tcp6']] as const) {
+    let text = '';
+    try { text = readFileSync(`/proc/${pids[0]}/net/${file}`, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length >= 10 && Number(f[9]) !== 0 && !inodes.has(Number(f[9]))) foreign.add(parseInt(f[1]!.split(':')[1]!, 16));
+    }
+  }
+  const conns: Connection[] = [], endpoints = new Map<string, Endpoint>();
+  for (const c of all.values()) {
+    if (foreign.has(c.localPort)) conns.push(c);
+    else endpoints.set(`${c.family}/${c.local}/${c.localPort}`, { family: c.family, addr: c.local, port: c.localPort });
+  }
+  return { conns, endpoints: [...endpoints.values()], count: all.size };
+}
+
+function treeSockets(pids: number[]): Set<number> {
+  const inodes = new Set<number>();
   for (const pid of pids) {
-    const inodes = new Set<number>();
     for (const f of readdirSync(`/proc/${pid}/fd`)) {
       try {
         const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${f}`));
         if (m) inodes.add(Number(m[1]));
       } catch { /* closed meanwhile: the tree is frozen, so not ours */ }
     }
-    if (!inodes.size) continue;
+  }
+  return inodes;
+}
+
+/** Established TCP connections of these processes, by socket inode, as their network namespace lists them. */
+export function establishedConnections(pids: number[]): Map<number, Connection> {
+  const out = new Map<number, Connection>();
+  const inodes = treeSockets(pids);
+  if (!inodes.size) return out;
+  for (const pid of pids.slice(0, 1)) {
     for (const [file, family] of [['tcp', 4], ['tcp6', 6]] as const) {
       let text = '';
       try { text = readFileSync(`/proc/${pid}/net/${file}`, 'utf8'); } catch { continue; }
