@@ -35,6 +35,9 @@ export async function preflight(src: AgentClient, dst: AgentClient, pid: number,
   } else if (taken) {
     problems.unshift(`${taken} (the tree needs its own PIDs: free them there, choose another destination, or restore into a new PID namespace with --new-pidns)`);
   }
+  if (survey.connections) {
+    problems.push(`the tree has ${survey.connections} established TCP connection(s), which godwit migrate does not carry yet (godwit dump --tcp-established and restore move them on one host)`);
+  }
   if (!sCheck.canDump) problems.push(`the source cannot dump processes (missing: ${sCheck.missing.dump.join(', ')})`);
   if (!dCheck.canRestore) problems.push(`the destination cannot restore processes (missing: ${dCheck.missing.restore.join(', ')})`);
   if (src.peer.host.arch !== dst.peer.host.arch) problems.push(`the source is ${src.peer.host.arch}, the destination ${dst.peer.host.arch}`);

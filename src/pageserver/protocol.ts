@@ -229,6 +229,7 @@ function checkSurvey(s: unknown): void {
   need(Array.isArray(v.files) && v.files.length <= MAX_FILES && v.files.every((f) => isObj(f) && isPath(f.path) && isInt(f.size)
     && typeof f.mtimeMs === 'number' && (f.written === undefined || typeof f.written === 'boolean') && (f.buildId === undefined || (isStr(f.buildId, 128) && /^[0-9a-f]*$/.test(f.buildId as string)))), 'survey.files');
   need(isStr(v.xsaveFeatures, 64) && Array.isArray(v.cpuFlags) && v.cpuFlags.length <= 1024 && v.cpuFlags.every((f) => isStr(f, 64)), 'survey.cpu');
+  need(v.connections === undefined || isInt(v.connections), 'survey.connections');
 }
 
 const isCompression = (c: unknown): boolean => c === undefined || c === 'auto' || c === 'lz4' || c === 'none';

@@ -103,3 +103,18 @@ test('godwit migrate --new-pidns: where the PID is taken, the tree moves into a 
   const v = await askVerdict({ ...target, pid: moved }, 60_000);
   assert.equal(notPassing(v), null);
 });
+
+test('a tree with an established TCP connection is refused before anything is frozen, and both ends go on', async (t) => {
+  const c = await simulatedHosts(t);
+  const hosts = writeHostsFile(c);
+  const server = await c.launch('a', 'tcp-server', [buildProgram('tcpstream'), 'server', '7000']);
+  const client = await c.launch('a', 'tcp-client', [buildProgram('tcpstream'), 'client', '127.0.0.1', '7000']);
+  await waitForLog(server.log, /^CONNECTED$/m);
+  const r = await startMigrate(['--hosts', hosts, '--from', 'a', '--to', 'b', '--pid', String(server.nsPid)]).done;
+  assert.equal(r.code, 3, `exit ${r.code}\n${r.stderr}`);
+  assert.match(r.stderr, /the tree has 1 established TCP connection\(s\), which godwit migrate does not carry yet/);
+  assert.equal(r.report?.iterations.length, 0, 'pre-copy ran');
+  const [vs, vc] = await Promise.all([askVerdict(server, 30_000), askVerdict(client, 30_000)]);
+  assert.equal(notPassing(vs), null);
+  assert.equal(notPassing(vc), null);
+});

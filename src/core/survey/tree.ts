@@ -7,6 +7,7 @@ import { readMaps } from '../proc/smaps.js';
 import { cpuFlags } from '../cpu.js';
 import { GodwitError } from '../errors.js';
 import { buildId } from './elf.js';
+import { establishedConnections } from '../net/tcp.js';
 
 /**
  * `written`: the tree writes to it (open for writing, or mapped shared and writable): it changes
@@ -16,6 +17,8 @@ export interface FileIdentity { path: string; size: number; mtimeMs: number; bui
 export interface TreeSurvey {
   root: number; ids: number[]; processes: number; threads: number; memoryBytes: number;
   files: FileIdentity[]; xsaveFeatures: string; cpuFlags: string[];
+  /** established TCP connections (which a migration does not carry yet) */
+  connections?: number;
 }
 
 function privateBytes(pid: number): number {
@@ -76,5 +79,6 @@ export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
   }
   const files = [...paths].sort().map((p) => identify(p)).filter((f): f is FileIdentity => f !== null)
     .map((f) => (written.has(f.path) ? { ...f, written: true } : f));
-  return { root, ids: [...ids], processes: pids.length, threads, memoryBytes, files, xsaveFeatures, cpuFlags: cpuFlags() };
+  const connections = pids.reduce((n, p) => { try { return n + establishedConnections([p]).size; } catch { return n; } }, 0);
+  return { root, ids: [...ids], processes: pids.length, threads, memoryBytes, files, xsaveFeatures, cpuFlags: cpuFlags(), connections };
 }
