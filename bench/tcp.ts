@@ -32,10 +32,15 @@ function sockaddr(port: number): Buffer {
 }
 
 function send(fd: number, b: Buffer): void { sys('sendto', NR.sendto, fd, addr(b), b.length, 0, 0, 0); }
+/** Exactly `n` bytes (blocking). */
 function recv(fd: number, n: number): Buffer {
   const b = Buffer.alloc(n);
-  const got = sys('recvfrom', NR.recvfrom, fd, addr(b), n, 0, 0, 0);
-  return b.subarray(0, got);
+  for (let got = 0; got < n; ) {
+    const r = sys('recvfrom', NR.recvfrom, fd, addr(b.subarray(got)), n - got, 0, 0, 0);
+    if (r === 0) throw new Error('the connection ended');
+    got += r;
+  }
+  return b;
 }
 
 /** `n` connected pairs on loopback: [client, server] fds, with 1 KiB unread each way. */
@@ -92,9 +97,11 @@ function once(n: number): { perConn: number; lock: number; dump: number; restore
   for (let i = 0; i < n; i++) {
     const [c] = ps[i]!, s = fresh[i]!;
     send(c, Buffer.from('ping'));
-    if (recv(s, 2048).length < 1024 + 4 - 1024 && recv(c, 2048).length === 0) throw new Error(`connection ${i} is dead`);
     send(s, Buffer.from('pong'));
-    recv(c, 4096);
+    // each end reads the 1 KiB queued before the move, then the new message
+    if (recv(s, 1028).subarray(1024).toString() !== 'ping' || recv(c, 1028).subarray(1024).toString() !== 'pong') {
+      throw new Error(`connection ${i} lost or mixed up its bytes`);
+    }
     sys('close', NR.close, c);
     sys('close', NR.close, s);
   }

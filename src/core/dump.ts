@@ -33,7 +33,7 @@ import { logger } from './log.js';
 import { requireRoot } from './privileges.js';
 import { VERSION } from './version.js';
 import { NetworkLock } from './net/lock.js';
-import { lockTargets, establishedConnections } from './net/tcp.js';
+import { lockTargets, countConnections } from './net/tcp.js';
 import { cpuFlags } from './cpu.js';
 
 export interface DumpOptions {
@@ -186,7 +186,7 @@ function lockConnections(tree: FrozenTree): NetworkLock | undefined {
   const mine = readlinkSync('/proc/thread-self/ns/net');
   const here = pids.filter((p) => readlinkSync(`/proc/${p}/ns/net`) === mine);
   for (const p of pids.filter((x) => !here.includes(x))) {
-    if (establishedConnections([p]).size) throw new GodwitError(`process ${p} has TCP connections in another network namespace than godwit's: run godwit inside it (nsenter --net) to move them`);
+    if (countConnections([p])) throw new GodwitError(`process ${p} has TCP connections in another network namespace than godwit's: run godwit inside it (nsenter --net) to move them`);
   }
   const what = here.length ? lockTargets(here) : { count: 0, conns: [], endpoints: [] };
   if (!what.count) return undefined;

@@ -16,6 +16,7 @@ import { readSegments } from './image/page-streams.js';
 import { SeedTree, sameShape, HOP_SIZE } from './seeds.js';
 import { SCRATCH_SIZE } from './ptrace/inject.js';
 import { readMaps } from './proc/smaps.js';
+import { isKernelMapping } from './mem/vma.js';
 import { readStat } from './proc/stat.js';
 import { clipSegments, type HeldMemory } from './mem/mm.js';
 import { subtract, intersect, union, type Range } from './mem/track/ranges.js';
@@ -27,7 +28,6 @@ import { cstr } from './sys/libc.js';
 import { O } from './files/flags.js';
 import type { Injection } from './ptrace/inject.js';
 
-const SPECIAL = new Set(['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]']);
 
 interface Held {
   /** plain anonymous memory this seed holds that is valid for the links applied */
@@ -188,7 +188,7 @@ export class Prebuild {
       const reserved: Range[] = [[seeds.scratch, seeds.scratch + SCRATCH_SIZE + HOP_SIZE]];
       for (const v of readMaps(e.pid)) {
         if (v.start === seeds.scratch) continue;
-        if (SPECIAL.has(v.name)) { reserved.push([v.start, v.end]); continue; }
+        if (isKernelMapping(v.name)) { reserved.push([v.start, v.end]); continue; }
         inj.call('munmap', NR.munmap, v.start, v.end - v.start);
       }
       this.held.set(e.pid, { ranges: [], exact: [], reserved: union(reserved) });
@@ -202,7 +202,7 @@ export class Prebuild {
  * until the restore moves it where the image wants it (through the lower half).
  */
 function parkVdso(inj: Injection, at: number): void {
-  for (const v of readMaps(inj.pid).filter((m) => SPECIAL.has(m.name) && m.name !== '[vsyscall]').sort((a, b) => a.start - b.start)) {
+  for (const v of readMaps(inj.pid).filter((m) => isKernelMapping(m.name) && m.name !== '[vsyscall]').sort((a, b) => a.start - b.start)) {
     const len = v.end - v.start;
     inj.call('mremap(vdso)', NR.mremap, v.start, len, len, MREMAP.MAYMOVE | MREMAP.FIXED, at);
     at += len;

@@ -14,7 +14,7 @@ import { writeRecord, readRecord } from './image/store.js';
 import { localPages, type PageWriter } from './image/page-streams.js';
 import { IMAGE_ARCH, IMAGE_FORMAT_VERSION, type Inventory, type Pagemap, type PstreeEntry, type TrackRecord } from './image/format.js';
 import type { PageRun } from './image/page-copy.js';
-import { isPlainAnonProc, buildKeyProc } from './mem/vma.js';
+import { isPlainAnonProc, buildKeyProc, isKernelMapping } from './mem/vma.js';
 import { pstreeOf } from './pstree.js';
 import { clipRuns, withOwed, union, intersect, type Range } from './mem/track/ranges.js';
 import { UffdTracker } from './mem/track/uffd.js';
@@ -103,7 +103,7 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
       const tracker = adopted ?? UffdTracker.arm(inj);
       // shared memory is saved whole by the final dump: a link holds private pages only
       const vmas = readSmapsSince(p.pid, smapsBefore.get(p.pid), inj.scratch);
-      const kept = vmas.filter((v) => !['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]'].includes(v.name) && !v.shared)
+      const kept = vmas.filter((v) => !isKernelMapping(v.name) && !v.shared)
         .map((v) => ({ start: v.start, end: v.end, force: !v.read }));
       const found = tracker.collect();
       const owed: Range[] = before?.owed ?? [];

@@ -5,7 +5,7 @@ import { closeSync } from 'node:fs';
 import { sys, addr } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
 import { attempt, kernelConfig, ProbeFailure, type Probe } from './probe.js';
-import { loadNft } from '../net/nft.js';
+import { loadNft, nft } from '../net/nft.js';
 
 const AF_INET = 2, SOCK_STREAM = 1, IPPROTO_TCP = 6, TCP_REPAIR = 19;
 
@@ -48,22 +48,16 @@ export function probeNftables(): Probe {
     yes: 'the network lock during a migration is set in one transaction, in process',
     no: 'no network lock during a migration: live TCP connections cannot be migrated safely',
   }, () => {
-    const n = loadLib();
-    const ctx = n.ctxNew(0);
-    if (!ctx) throw new ProbeFailure('nft_ctx_new failed');
+    loadLib();
+    const lib = `libnftables.so.1${packageVersion()} loaded`;
     try {
-      n.bufferOutput(ctx);
-      n.bufferError(ctx);
-      const lib = `libnftables.so.1${packageVersion()} loaded`;
-      if (n.run(ctx, 'list tables') !== 0) {
-        const err = (n.errorBuffer(ctx) ?? '').replace(/\s+/g, ' ').trim();
-        const cfg = kernelConfig('CONFIG_NF_TABLES');
-        throw new ProbeFailure(`${lib}, but the kernel refused "list tables": ${err || 'no message'}` +
-          (/not permitted/i.test(err) ? ' (needs CAP_NET_ADMIN: godwit needs root)' : cfg === 'n' ? ' (CONFIG_NF_TABLES is not set)' : ''));
-      }
-      return `${lib}; the kernel's nf_tables answers`;
-    } finally {
-      n.ctxFree(ctx);
+      nft('list tables');
+    } catch (e) {
+      const err = (e as Error).message.replace(/^nftables refused the batch: /, '');
+      const cfg = kernelConfig('CONFIG_NF_TABLES');
+      throw new ProbeFailure(`${lib}, but the kernel refused "list tables": ${err}` +
+        (/not permitted/i.test(err) ? ' (needs CAP_NET_ADMIN: godwit needs root)' : cfg === 'n' ? ' (CONFIG_NF_TABLES is not set)' : ''));
     }
+    return `${lib}; the kernel's nf_tables answers`;
   });
 }

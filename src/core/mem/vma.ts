@@ -9,6 +9,11 @@ import type { GhostDumper } from '../files/ghost.js';
 /** smaps VmFlags that restore re-applies with madvise (see restore's applyAdvice). */
 export const ADVICE_FLAGS = ['hg', 'nh', 'dc', 'dd', 'wf', 'mg', 'rr', 'sr'] as const;
 
+const KERNEL_MAPPINGS = new Set(['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]']);
+
+/** Mappings the kernel provides (the vDSO, its data pages, vsyscall), never the process's own memory. */
+export function isKernelMapping(name: string): boolean { return KERNEL_MAPPINGS.has(name); }
+
 function kindOf(v: ProcVma): VmaKind {
   switch (v.name) {
     case '[vdso]': return 'vdso';

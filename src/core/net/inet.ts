@@ -1,32 +1,23 @@
 // IPv4/IPv6 sockets: TCP listeners (a server still accepts on the same address after restore),
 // UDP sockets bound and possibly connected, sockets not yet bound, and established TCP
 // connections, whose state tcp.ts moves by TCP repair under the network lock.
-import { readFileSync } from 'node:fs';
+import { readTcpTable } from '../proc/tcp.js';
 import { sys } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
 import type { FileEntry } from '../image/format.js';
 import { O, SETFL_MASK } from '../files/flags.js';
-import { getInt, readOptions, applyOptions, sockName, describeAddr, SOL_SOCKET, SO, SOCK_STREAM, SOCK_DGRAM, AF_INET6 } from './sockopt.js';
+import { getInt, readOptions, applyOptions, sockName, describeAddr, SOL_SOCKET, SO, SOCK_STREAM, SOCK_DGRAM } from './sockopt.js';
 import { UnsupportedError, GodwitError } from '../errors.js';
 import { addr } from '../sys/libc.js';
 import { dumpTcp, restoreTcp } from './tcp.js';
 
 const F_SETFL = 4, SOMAXCONN = 4096;
 
-/** rx_queue of a listener in /proc/net/tcp{,6}: connections waiting to be accepted. */
-function acceptQueue(ino: number, family: number): number {
-  const text = readFileSync(family === AF_INET6 ? '/proc/net/tcp6' : '/proc/net/tcp', 'utf8');
-  for (const line of text.split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (Number(f[9]) === ino) return parseInt(f[4]!.split(':')[1]!, 16);
-  }
-  return 0;
+/** Connections waiting to be accepted by a listener (its rx_queue in the namespace's TCP table). */
+function acceptQueue(ino: number): number {
+  return readTcpTable('self').find((r) => r.inode === ino)?.rxQueue ?? 0;
 }
 
-/**
- * `tcp`: established connections are dumped in repair mode (the caller has locked the network
- * and ends repair mode if the dump does not end the process); without it they are refused.
- */
 export function dumpInet(pid: number, id: number, fdNum: number, dup: number, ino: number, flags: number, family: number, tcp: boolean): FileEntry {
   const type = getInt(dup, SOL_SOCKET, SO.TYPE), protocol = getInt(dup, SOL_SOCKET, SO.PROTOCOL);
   const listening = getInt(dup, SOL_SOCKET, SO.ACCEPTCONN) === 1;
@@ -38,7 +29,7 @@ export function dumpInet(pid: number, id: number, fdNum: number, dup: number, in
   }
   if (type !== SOCK_STREAM && type !== SOCK_DGRAM) throw new UnsupportedError(`${where}: socket type ${type} is not supported yet`);
   if (listening) {
-    const waiting = acceptQueue(ino, family);
+    const waiting = acceptQueue(ino);
     if (waiting) throw new UnsupportedError(`${where}: ${waiting} connection(s) wait to be accepted and would be reset; try again`);
   }
   return {

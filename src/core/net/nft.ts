@@ -5,7 +5,6 @@ import { GodwitError } from '../errors.js';
 
 interface Lib {
   ctxNew: (flags: number) => unknown;
-  ctxFree: (ctx: unknown) => void;
   bufferOutput: (ctx: unknown) => number;
   bufferError: (ctx: unknown) => number;
   run: (ctx: unknown, cmd: string) => number;
@@ -26,7 +25,6 @@ export function loadNft(): Lib {
   }
   lib = {
     ctxNew: l.func('void *nft_ctx_new(uint32_t)'),
-    ctxFree: l.func('void nft_ctx_free(void *)'),
     bufferOutput: l.func('int nft_ctx_buffer_output(void *)'),
     bufferError: l.func('int nft_ctx_buffer_error(void *)'),
     run: l.func('int nft_run_cmd_from_buffer(void *, const char *)'),

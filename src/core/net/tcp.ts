@@ -5,7 +5,8 @@
 // made in repair mode is given all of that back and connected without a handshake; once the tree
 // is whole, repair mode ends and the connection goes on from the byte where it stopped. The
 // network lock (lock.ts) keeps the peer's packets away meanwhile.
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { readTcpTable, ipText, type TcpRow } from '../proc/tcp.js';
 import { sys, sysTry, addr } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
 import { getInt, setInt, IPPROTO_TCP, AF_INET, AF_INET6 } from './sockopt.js';
@@ -29,24 +30,28 @@ const MSG_PEEK = 2, MSG_DONTWAIT = 0x40, EAGAIN = 11, F_SETFL = 4;
  * apart where some other process shares the port.
  */
 export function lockTargets(pids: number[]): { conns: Connection[]; endpoints: Endpoint[]; count: number } {
-  const all = establishedConnections(pids);
   const inodes = treeSockets(pids);
-  // every TCP socket of the namespace that is not the tree's, by local port (TIME_WAIT has no inode)
-  const foreign = new Set<number>();
-  for (const [file] of [['tcp'], ['tcp6']] as const) {
-    let text = '';
-    try { text = readFileSync(`/proc/${pids[0]}/net/${file}`, 'utf8'); } catch { continue; }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length >= 10 && Number(f[9]) !== 0 && !inodes.has(Number(f[9]))) foreign.add(parseInt(f[1]!.split(':')[1]!, 16));
-    }
-  }
+  const rows = inodes.size ? readTcpTable(pids[0]!) : [];
+  // ports any socket of the namespace that is not the tree's holds (TIME_WAIT has no inode)
+  const foreign = new Set(rows.filter((r) => r.inode !== 0 && !inodes.has(r.inode)).map((r) => r.localPort));
   const conns: Connection[] = [], endpoints = new Map<string, Endpoint>();
-  for (const c of all.values()) {
+  const all = established(rows, inodes);
+  for (const c of all) {
     if (foreign.has(c.localPort)) conns.push(c);
     else endpoints.set(`${c.family}/${c.local}/${c.localPort}`, { family: c.family, addr: c.local, port: c.localPort });
   }
-  return { conns, endpoints: [...endpoints.values()], count: all.size };
+  return { conns, endpoints: [...endpoints.values()], count: all.length };
+}
+
+/** How many established TCP connections these processes hold (in `pids[0]`'s network namespace). */
+export function countConnections(pids: number[]): number {
+  const inodes = treeSockets(pids);
+  return inodes.size ? established(readTcpTable(pids[0]!), inodes).length : 0;
+}
+
+function established(rows: TcpRow[], inodes: Set<number>): Connection[] {
+  return rows.filter((r) => r.state === TCP_ESTABLISHED && inodes.has(r.inode))
+    .map((r) => ({ family: r.family, local: r.local, localPort: r.localPort, peer: r.peer, peerPort: r.peerPort }));
 }
 
 function treeSockets(pids: number[]): Set<number> {
@@ -62,55 +67,11 @@ function treeSockets(pids: number[]): Set<number> {
   return inodes;
 }
 
-/** Established TCP connections of these processes, by socket inode, as their network namespace lists them. */
-export function establishedConnections(pids: number[]): Map<number, Connection> {
-  const out = new Map<number, Connection>();
-  const inodes = treeSockets(pids);
-  if (!inodes.size) return out;
-  for (const pid of pids.slice(0, 1)) {
-    for (const [file, family] of [['tcp', 4], ['tcp6', 6]] as const) {
-      let text = '';
-      try { text = readFileSync(`/proc/${pid}/net/${file}`, 'utf8'); } catch { continue; }
-      for (const line of text.split('\n').slice(1)) {
-        const f = line.trim().split(/\s+/);
-        if (f.length < 10 || !inodes.has(Number(f[9])) || f[3] !== '01') continue;
-        const [la, lp] = f[1]!.split(':'), [ra, rp] = f[2]!.split(':');
-        const local = procAddr(la!, family), peer = procAddr(ra!, family);
-        // an IPv4 client of a dual-stack socket: its packets on the wire are IPv4, and so must be the lock's match
-        const v4 = family === 6 && local.v4 !== undefined && peer.v4 !== undefined;
-        out.set(Number(f[9]), {
-          family: v4 ? 4 : family, local: v4 ? local.v4! : local.text, localPort: parseInt(lp!, 16), peer: v4 ? peer.v4! : peer.text, peerPort: parseInt(rp!, 16),
-        });
-      }
-    }
-  }
-  return out;
-}
-
-/**
- * /proc/net/tcp's hex address (each 32-bit word in host order) as text nft and people read, and
- * for an IPv4-mapped IPv6 address (::ffff:a.b.c.d) the IPv4 address too.
- */
-function procAddr(hex: string, family: 4 | 6): { text: string; v4?: string } {
-  const bytes = Buffer.alloc(hex.length / 2);
-  for (let w = 0; w < hex.length / 8; w++) bytes.writeUInt32LE(parseInt(hex.slice(w * 8, w * 8 + 8), 16), w * 4);
-  if (family === 4) return { text: [...bytes].join('.') };
-  const parts: string[] = [];
-  for (let i = 0; i < 16; i += 2) parts.push(bytes.readUInt16BE(i).toString(16));
-  const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes.readUInt16BE(10) === 0xffff;
-  return { text: parts.join(':'), ...(mapped ? { v4: [...bytes.subarray(12)].join('.') } : {}) };
-}
-
 /** The same connection, from a socket's own addresses (as a dump records them). */
 export function connectionOf(local: Uint8Array, peer: Uint8Array): Connection {
   const l = Buffer.from(local), p = Buffer.from(peer);
   const family = l.readUInt16LE(0) === AF_INET6 ? 6 : 4;
-  const ip = (b: Buffer): string => {
-    if (family === 4) return [...b.subarray(4, 8)].join('.');
-    const parts: string[] = [];
-    for (let i = 8; i < 24; i += 2) parts.push(b.readUInt16BE(i).toString(16));
-    return parts.join(':');
-  };
+  const ip = (b: Buffer): string => ipText(family === 4 ? b.subarray(4, 8) : b.subarray(8, 24), family).text;
   return { family, local: ip(l), localPort: l.readUInt16BE(2), peer: ip(p), peerPort: p.readUInt16BE(2) };
 }
 
@@ -142,20 +103,22 @@ const u32 = (x: number): number => x >>> 0;
  * packets: otherwise data or an ACK arriving mid-way would change a queue already read.
  */
 export function dumpTcp(fd: number, where: string): TcpState {
-  const state = getBytes(fd, TCP.INFO, 104, 'getsockopt(TCP_INFO)')[0]!;
+  const info = getBytes(fd, TCP.INFO, 104, 'getsockopt(TCP_INFO)');
+  const state = info[0]!;
   if (state !== TCP_ESTABLISHED) {
     throw new UnsupportedError(`${where}: a TCP connection in state ${TCP_STATES[state] ?? state} (closing or not yet open) is not supported yet`);
   }
   setInt(fd, IPPROTO_TCP, TCP.REPAIR, 1);
   try {
-    return readRepaired(fd);
+    return readRepaired(fd, info);
   } catch (e) {
     releaseTcp(fd); // not left frozen by a read that failed half-way
     throw e;
   }
 }
 
-function readRepaired(fd: number): TcpState {
+/** `info`: TCP_INFO, read before repair mode (the options and scales do not change with it). */
+function readRepaired(fd: number, info: Buffer): TcpState {
   setInt(fd, IPPROTO_TCP, TCP.REPAIR_QUEUE, SEND_QUEUE);
   const sendSeq = u32(getInt(fd, IPPROTO_TCP, TCP.QUEUE_SEQ));
   const outq = ioctlInt(fd, SIOCOUTQ, 'ioctl(SIOCOUTQ)'), unsent = ioctlInt(fd, SIOCOUTQNSD, 'ioctl(SIOCOUTQNSD)');
@@ -163,7 +126,6 @@ function readRepaired(fd: number): TcpState {
   setInt(fd, IPPROTO_TCP, TCP.REPAIR_QUEUE, RECV_QUEUE);
   const recvSeq = u32(getInt(fd, IPPROTO_TCP, TCP.QUEUE_SEQ));
   const recvQueue = peek(fd, ioctlInt(fd, SIOCINQ, 'ioctl(SIOCINQ)'));
-  const info = getBytes(fd, TCP.INFO, 104, 'getsockopt(TCP_INFO)');
   const options = info[5]!, wscale = info[6]!;
   const timestamps = (options & TCPI_OPT.TIMESTAMPS) !== 0;
   const w = getBytes(fd, TCP.REPAIR_WINDOW, 20, 'getsockopt(TCP_REPAIR_WINDOW)');

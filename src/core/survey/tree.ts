@@ -7,7 +7,7 @@ import { readMaps } from '../proc/smaps.js';
 import { cpuFlags } from '../cpu.js';
 import { GodwitError } from '../errors.js';
 import { buildId } from './elf.js';
-import { establishedConnections } from '../net/tcp.js';
+import { countConnections } from '../net/tcp.js';
 
 /**
  * `written`: the tree writes to it (open for writing, or mapped shared and writable): it changes
@@ -79,6 +79,6 @@ export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
   }
   const files = [...paths].sort().map((p) => identify(p)).filter((f): f is FileIdentity => f !== null)
     .map((f) => (written.has(f.path) ? { ...f, written: true } : f));
-  const connections = pids.reduce((n, p) => { try { return n + establishedConnections([p]).size; } catch { return n; } }, 0);
+  const connections = pids.reduce((n, p) => { try { return n + countConnections([p]); } catch { return n; } }, 0);
   return { root, ids: [...ids], processes: pids.length, threads, memoryBytes, files, xsaveFeatures, cpuFlags: cpuFlags(), connections };
 }

@@ -1,14 +1,13 @@
 // The part of an address space a tracker follows, and how it changed since the last look.
 import { readMaps, type ProcVma } from '../../proc/smaps.js';
-
-const SKIP = new Set(['[vdso]', '[vvar]', '[vvar_vclock]', '[vsyscall]']);
+import { isKernelMapping } from '../vma.js';
 
 /**
  * Mappings whose pages a dump holds, whatever their protection now (a page written before an
  * mprotect to read-only is still dirty); shared file mappings keep their data in the file.
  */
 export function trackable(pid: number): ProcVma[] {
-  return readMaps(pid).filter((v) => !SKIP.has(v.name) && !(v.shared && v.inode && !v.deleted && v.name !== '/dev/zero'));
+  return readMaps(pid).filter((v) => !isKernelMapping(v.name) && !(v.shared && v.inode && !v.deleted && v.name !== '/dev/zero'));
 }
 
 /** A private mapping of a file: its pages come from the file, but for the ones it wrote. */
