@@ -109,7 +109,7 @@ function once(n: number): { perConn: number; lock: number; dump: number; restore
 }
 
 raiseFdLimit(8192);
-NetworkLock.stale(); // libnftables' socket, opened now, keeps a low fd number (see nft.ts)
+NetworkLock.present(); // libnftables' socket, opened now, keeps a low fd number (see nft.ts)
 console.log('\n== moving established TCP connections on loopback: what the network lock and TCP repair add to a freeze');
 console.log(`runs per case: ${RUNS} (median shown)`);
 console.log('| connections | lock (per connection) ms | lock (the endpoint) ms | read out ms | made again ms | repair off + unlock ms | total ms |');

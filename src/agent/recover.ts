@@ -1,6 +1,7 @@
 // An agent that starts after a crash: the pre-copy chains its predecessor was sending left dirty
 // trackers parked in their processes. Each one whose fd is still a userfaultfd in that process is
 // taken back, so the process is as it was before the migration began; then the old state goes.
+// So do the network locks its migrations held: the trees they held connections for died with it.
 import { readdirSync, readlinkSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { untrackDir } from '../core/untrack.js';
@@ -8,6 +9,7 @@ import { readTrack } from '../core/predump.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { StateDir } from './state.js';
+import { NetworkLock, MIGRATION_LOCK } from '../core/net/lock.js';
 
 const linkNo = (l: string): number => (l === 'final' ? 1e9 : Number(/^pre-(\d+)$/.exec(l)?.[1] ?? -1));
 
@@ -38,4 +40,26 @@ export function recoverOutgoing(state: StateDir, log: Logger): void {
     }
   }
   state.clearOutgoing();
+}
+
+/**
+ * Remove the network locks of migrations (tag `m…`) in this host's network namespace. A lock a
+ * `godwit dump` left for a later `godwit restore` (tag `d…`) is not the agent's, and stays.
+ */
+export function releaseStaleLocks(log: Logger): void {
+  let tables: string[];
+  try {
+    tables = NetworkLock.present(MIGRATION_LOCK);
+  } catch (e) {
+    log.debug({ err: errorMessage(e) }, 'no nftables here: no network lock to look for');
+    return;
+  }
+  for (const t of tables) {
+    try {
+      NetworkLock.named(t).release();
+      log.warn({ table: t }, 'removed the network lock a migration left (its agent stopped before it could)');
+    } catch (e) {
+      log.error({ table: t, err: errorMessage(e) }, 'cannot remove a network lock a migration left');
+    }
+  }
 }

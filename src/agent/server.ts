@@ -16,7 +16,7 @@ import {
   type Control, type Event, type OpArgs, type Progress, type Request,
 } from '../pageserver/protocol.js';
 import { StateDir } from './state.js';
-import { recoverOutgoing } from './recover.js';
+import { recoverOutgoing, releaseStaleLocks } from './recover.js';
 import { Registry, BusyError, NotFoundError } from './registry.js';
 import type { AgentContext, OpCall, StreamHandler } from './context.js';
 import { check } from './ops/check.js';
@@ -28,6 +28,7 @@ import { restore } from './ops/restore.js';
 import { cancel } from './ops/cancel.js';
 import { probe, admit } from './ops/survey.js';
 import { throttle } from './ops/throttle.js';
+import { address } from './ops/address.js';
 import { settle, resume } from './ops/settle.js';
 
 export interface AgentOptions {
@@ -128,6 +129,7 @@ export class Agent {
   constructor(readonly opts: AgentOptions) {
     const state = new StateDir(opts.stateDir);
     recoverOutgoing(state, this.log);
+    releaseStaleLocks(this.log);
     const report = checkHost();
     this.ctx = {
       state, registry: new Registry(), token: opts.token, ...(opts.tls ? { tls: opts.tls } : {}),
@@ -172,6 +174,7 @@ export class Agent {
       case 'throttle': return throttle(this.ctx, req.args as OpArgs['throttle']);
       case 'settle': return settle(this.ctx, req.args as OpArgs['settle']);
       case 'resume': return resume(this.ctx, req.args as OpArgs['resume']);
+      case 'address': return address(this.ctx, req.args as OpArgs['address']);
     }
   }
 

@@ -6,6 +6,9 @@ import { migrate, MigrationError, type MigrationReport } from '../coordinator/mi
 import { jsonLines, progressBar, progressLines, formatReport } from '../coordinator/progress.js';
 import type { Compression } from '../pageserver/protocol.js';
 import { parseSize } from './options.js';
+import { parseCidr } from '../core/net/address.js';
+import { checkHook } from '../coordinator/hooks.js';
+import { errorMessage } from '../core/errors.js';
 
 /** 100M, 1.5G, 250MB/s, 80MiB: bytes per second (K/M/G are powers of 1000, Ki/Mi/Gi of 1024). */
 export function parseBandwidth(s: string): number {
@@ -43,8 +46,13 @@ export const migrateCommand: CommandModule = {
     .option('compress', { choices: ['auto', 'lz4', 'none'] as const, default: 'auto' as const })
     .option('dry-run', { type: 'boolean', default: false, describe: 'preflight only: say whether the move would work' })
     .option('new-pidns', { type: 'boolean', default: false, describe: 'restore into a fresh PID namespace on the destination, where the tree keeps its PIDs even if they are taken there' })
+    .option('move-ip', { type: 'string', array: true, describe: 'ADDR/PREFIX: move this address (the tree\'s service address) from the source\'s interface to the destination\'s while frozen, and announce it (repeatable)' })
+    .option('hook-pre-restore', { type: 'string', describe: 'executable run while the tree is frozen on the source and built on the destination, before it runs there (e.g. to move an address through a load balancer or a cloud API); failing rolls back' })
+    .option('hook-post-resume', { type: 'string', describe: 'executable run once the tree runs on the destination; failing only warns' })
+    .option('hook-timeout', { type: 'number', default: 30, describe: 'seconds a hook may run' })
     .option('json', { type: 'boolean', default: false, describe: 'progress and report as JSON lines on stdout' })
     .example('$0 migrate --pid 4242 --to hostB', 'move PID 4242 from this host to hostB')
+    .example('$0 migrate --pid 4242 --to hostB --move-ip 10.0.0.100/24', 'a server with its clients\' connections and its service address')
     .example('$0 migrate --pid 4242 --from ws://10.0.0.1:7749 --to ws://10.0.0.2:7749 --token-file /etc/godwit/token --json', ''),
   handler: async (argv) => {
     const pid = Number(argv.pid);
@@ -65,6 +73,14 @@ export const migrateCommand: CommandModule = {
       maxPrecopyMs: positive('max-precopy', argv['max-precopy'], 1) * 1000,
       bandwidth: argv.bandwidth !== undefined ? parseBandwidth(String(argv.bandwidth)) : 0,
       sliceBytes: String(argv.slice) === '0' ? 0 : parseSize('slice', String(argv.slice), 1 << 20),
+    };
+    const moveIps = ((argv['move-ip'] as string[] | undefined) ?? []).map((c) => {
+      try { return parseCidr(c); } catch (e) { throw new GodwitError(`--move-ip ${c}: ${errorMessage(e)}`, 2); }
+    });
+    const hooks = {
+      ...(argv['hook-pre-restore'] !== undefined ? { hookPreRestore: checkHook('hook-pre-restore', String(argv['hook-pre-restore'])) } : {}),
+      ...(argv['hook-post-resume'] !== undefined ? { hookPostResume: checkHook('hook-post-resume', String(argv['hook-post-resume'])) } : {}),
+      hookTimeoutMs: positive('hook-timeout', argv['hook-timeout'], 1) * 1000,
     };
     const fromClient = clientOptions(from), toClient = clientOptions(to);
     const json = Boolean(argv.json);
@@ -87,6 +103,7 @@ export const migrateCommand: CommandModule = {
         autoConverge: Boolean(argv['auto-converge']),
         compress: argv.compress as Compression,
         dryRun: Boolean(argv['dry-run']), newPidns: Boolean(argv['new-pidns']),
+        moveIps, ...hooks,
         signal: ac.signal,
         onProgress: json ? jsonLines(process.stdout) : bar ? bar.update : progressLines(process.stderr),
       });

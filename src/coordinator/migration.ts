@@ -18,6 +18,8 @@ import type { HostEntry } from './hosts.js';
 import { preflight, type PreflightReport } from './preflight.js';
 import { Convergence, type Estimate } from './converge.js';
 import { collectGarbage } from '../core/gc.js';
+import { runHook, type HookContext } from './hooks.js';
+import type { Cidr } from '../core/net/address.js';
 
 export interface MigrateOptions {
   pid: number;
@@ -38,6 +40,13 @@ export interface MigrateOptions {
   dryRun: boolean;
   /** restore into a fresh PID namespace on the destination, where the tree's PIDs are free */
   newPidns?: boolean;
+  /** addresses moved from the source's interface to the destination's while the tree is frozen */
+  moveIps?: Cidr[];
+  /** the operator's scripts (hooks.ts): before the tree runs on the destination, and after */
+  hookPreRestore?: string;
+  hookPostResume?: string;
+  /** how long a hook may run (default 30 s) */
+  hookTimeoutMs?: number;
   /** Ctrl-C: rolls back while the destination has not resumed */
   signal?: AbortSignal;
   onProgress?: (p: MigrationProgress) => void;
@@ -75,7 +84,10 @@ export interface MigrationReport {
   precopyMs: number;
   convergedBecause?: string;
   iterations: IterationReport[];
-  downtime?: { totalMs: number; dumpMs: number; transferMs: number; restoreMs: number; resumeMs: number; otherMs: number };
+  /** `handoverMs`: the addresses moved and the pre-restore hook, while frozen */
+  downtime?: { totalMs: number; dumpMs: number; transferMs: number; restoreMs: number; handoverMs: number; resumeMs: number; otherMs: number };
+  /** TCP connections carried, and the addresses moved with them */
+  network?: { connections: number; movedIps: string[] };
   final?: { pagesBytes: number; bytes: number; wireBytes: number };
   /** memory the destination built while pre-copy ran and kept: the restore did not write it again */
   builtAheadBytes?: number;
@@ -157,7 +169,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     });
 
     show({ phase: 'preflight' });
-    const pf = await unlessInterrupted(preflight(src, dst, o.pid, { newPidns: !!o.newPidns }), o.signal).catch((e: unknown) => {
+    const pf = await unlessInterrupted(preflight(src, dst, o.pid, { newPidns: !!o.newPidns, moveIps: o.moveIps ?? [], hookPreRestore: !!o.hookPreRestore }), o.signal).catch((e: unknown) => {
       if (e instanceof Interrupted) throw e;
       report.outcome = 'refused';
       throw new MigrationError(`preflight: ${errorMessage(e)}; nothing was done`, report, EXIT.refused);
@@ -169,6 +181,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
       throw new MigrationError(`preflight refused the migration:\n  - ${pf.problems.join('\n  - ')}`, report, EXIT.refused);
     }
     if (o.dryRun) { report.outcome = 'dry-run'; return report; }
+    const moves = o.moveIps ?? [];
 
     show({ phase: 'expect' });
     const { migration, key } = (await unlessInterrupted(dst.call('expect', { label: `pid ${o.pid} from ${o.from.name}`, ...(o.newPidns ? { buildAhead: false } : {}) }), o.signal)) as { migration: string; key: string };
@@ -265,6 +278,28 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     const srcLost = dumpCall.then(() => null, (e: unknown) => e);
     const builtData = await unlessInterrupted(restore.hold, o.signal);
 
+    // ---- the handover: frozen here, built there; the tree's addresses go to the destination
+    const tHand = performance.now();
+    const hook: HookContext = {
+      migration, pid: o.pid, from: { name: o.from.name, url: o.from.url }, to: { name: o.to.name, url: o.to.url },
+      moveIps: moves.map(cidrText), addresses: pf.tcp.addresses, connections: pf.tcp.connections,
+    };
+    if (moves.length || o.hookPreRestore) show({ message: moves.length ? `moving ${hook.moveIps.join(', ')} to ${o.to.name}` : 'running the pre-restore hook' });
+    for (const m of moves) {
+      // before it leaves: should anything fail from here, it comes back before the source resumes
+      undo.push({
+        what: `${cidrText(m)} goes back to the source`,
+        run: async () => {
+          await dst.call('address', { action: 'remove', cidr: cidrText(m) });
+          await src.call('address', { action: 'add', cidr: cidrText(m) });
+        },
+      });
+      await unlessInterrupted(src.call('address', { action: 'remove', cidr: cidrText(m) }), o.signal);
+      await unlessInterrupted(dst.call('address', { action: 'add', cidr: cidrText(m) }), o.signal);
+    }
+    if (o.hookPreRestore) await unlessInterrupted(runHook(o.hookPreRestore, 'pre-restore', hook, o.hookTimeoutMs ?? HOOK_TIMEOUT_MS), o.signal);
+    const handoverMs = performance.now() - tHand;
+
     // ---- resume: the commit point
     show({ phase: 'resume' });
     if (o.signal?.aborted) throw new Interrupted('interrupted');
@@ -290,15 +325,24 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
         report.warnings.push(`the source did not confirm the kill (${errorMessage(e)}); its tree was bound to its agent and dies with it`);
       }
     }
+    if (o.hookPostResume) {
+      show({ message: 'running the post-resume hook' });
+      try {
+        await runHook(o.hookPostResume, 'post-resume', { ...hook, destinationPid: resumed.pid }, o.hookTimeoutMs ?? HOOK_TIMEOUT_MS);
+      } catch (e) {
+        report.warnings.push(`${errorMessage(e)} (the process runs on the destination)`);
+      }
+    }
     const down = {
       dumpMs: heldData.dumpMs ?? 0, transferMs: heldData.transferMs ?? 0,
-      restoreMs: builtData.restoreMs ?? 0, resumeMs: resumed.resumeMs,
+      restoreMs: builtData.restoreMs ?? 0, handoverMs, resumeMs: resumed.resumeMs,
     };
     const totalDown = down.dumpMs + down.transferMs + (tResumed - tHeld);
     report.downtime = {
-      totalMs: r1(totalDown), dumpMs: r1(down.dumpMs), transferMs: r1(down.transferMs), restoreMs: r1(down.restoreMs), resumeMs: r1(down.resumeMs),
-      otherMs: r1(Math.max(0, totalDown - down.dumpMs - down.transferMs - down.restoreMs - down.resumeMs)),
+      totalMs: r1(totalDown), dumpMs: r1(down.dumpMs), transferMs: r1(down.transferMs), restoreMs: r1(down.restoreMs), handoverMs: r1(down.handoverMs), resumeMs: r1(down.resumeMs),
+      otherMs: r1(Math.max(0, totalDown - down.dumpMs - down.transferMs - down.restoreMs - down.handoverMs - down.resumeMs)),
     };
+    report.network = { connections: pf.tcp.connections, movedIps: hook.moveIps };
     report.builtAheadBytes = builtData.keptBytes ?? resumed.keptBytes;
     report.final = { pagesBytes: heldData.pagesBytes ?? 0, bytes: heldData.bytes ?? 0, wireBytes: heldData.wireBytes ?? 0 };
     report.outcome = 'migrated';
@@ -335,6 +379,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
 }
 
 const r1 = (x: number): number => Math.round(x * 10) / 10;
+const cidrText = (c: Cidr): string => `${c.addr}/${c.prefix}`;
+const HOOK_TIMEOUT_MS = 30_000;
 
 /**
  * The first pass (every present page) goes in links of this many bytes, so that the destination

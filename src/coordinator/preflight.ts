@@ -6,6 +6,9 @@ import type { AgentClient } from '../pageserver/client.js';
 import type { TreeSurvey } from '../core/survey/tree.js';
 import type { Admission } from '../core/survey/admission.js';
 import type { HostReport } from '../core/check.js';
+import type { AddressAnswer } from '../agent/ops/address.js';
+import type { Cidr, IfAddress } from '../core/net/address.js';
+import { BlockList, isIP } from 'node:net';
 
 export interface PreflightReport {
   ok: boolean;
@@ -17,9 +20,19 @@ export interface PreflightReport {
   /** pre-copy is possible (dirty tracking on the source); otherwise a stop-and-copy */
   precopy: boolean;
   takenPids: number[];
+  /** the tree's TCP connections, which move with it, and the local addresses its sockets use */
+  tcp: { connections: number; addresses: string[] };
 }
 
-export async function preflight(src: AgentClient, dst: AgentClient, pid: number, o: { newPidns?: boolean } = {}): Promise<PreflightReport> {
+export interface PreflightOptions {
+  newPidns?: boolean;
+  /** addresses godwit moves from the source to the destination (`--move-ip`) */
+  moveIps?: Cidr[];
+  /** a pre-restore hook is given: it may bring the addresses the destination lacks */
+  hookPreRestore?: boolean;
+}
+
+export async function preflight(src: AgentClient, dst: AgentClient, pid: number, o: PreflightOptions = {}): Promise<PreflightReport> {
   const [sCheck, dCheck, survey] = await Promise.all([
     src.call('check', {}) as Promise<HostReport>,
     dst.call('check', {}) as Promise<HostReport>,
@@ -35,9 +48,7 @@ export async function preflight(src: AgentClient, dst: AgentClient, pid: number,
   } else if (taken) {
     problems.unshift(`${taken} (the tree needs its own PIDs: free them there, choose another destination, or restore into a new PID namespace with --new-pidns)`);
   }
-  if (survey.connections) {
-    problems.push(`the tree has ${survey.connections} established TCP connection(s), which godwit migrate does not carry yet (godwit dump --tcp-established and restore move them on one host)`);
-  }
+  await checkNetwork(src, dst, survey, sCheck, dCheck, o, problems, warnings);
   if (!sCheck.canDump) problems.push(`the source cannot dump processes (missing: ${sCheck.missing.dump.join(', ')})`);
   if (!dCheck.canRestore) problems.push(`the destination cannot restore processes (missing: ${dCheck.missing.restore.join(', ')})`);
   if (src.peer.host.arch !== dst.peer.host.arch) problems.push(`the source is ${src.peer.host.arch}, the destination ${dst.peer.host.arch}`);
@@ -50,5 +61,59 @@ export async function preflight(src: AgentClient, dst: AgentClient, pid: number,
     destination: { host: dst.peer.host.hostname, kernel: dCheck.kernel, freeMemoryBytes: adm.freeMemoryBytes, freeDiskBytes: adm.freeDiskBytes },
     tree: { root: survey.root, processes: survey.processes, threads: survey.threads, memoryBytes: survey.memoryBytes, files: survey.files.length },
     precopy, takenPids: adm.taken,
+    tcp: { connections: survey.connections ?? 0, addresses: survey.addresses ?? [] },
   };
+}
+
+const sameAddress = (a: string, b: string): boolean => {
+  const fam = isIP(a);
+  if (!fam || fam !== isIP(b)) return false;
+  const l = new BlockList();
+  l.addAddress(a, fam === 4 ? 'ipv4' : 'ipv6');
+  return l.check(b, fam === 4 ? 'ipv4' : 'ipv6');
+};
+const inNetwork = (a: string, net: IfAddress): boolean => {
+  const fam = isIP(a);
+  if (!fam || fam !== net.family) return false;
+  const l = new BlockList();
+  l.addSubnet(net.addr, net.prefix, fam === 4 ? 'ipv4' : 'ipv6');
+  return l.check(a, fam === 4 ? 'ipv4' : 'ipv6');
+};
+
+/**
+ * The tree's TCP sockets move with it: both hosts need TCP repair and nftables (the network
+ * lock), every local address they use must be on the destination by the time the tree runs, and
+ * a loopback connection to a process outside the tree cannot move (its peer stays behind).
+ */
+async function checkNetwork(
+  src: AgentClient, dst: AgentClient, survey: TreeSurvey, sCheck: HostReport, dCheck: HostReport, o: PreflightOptions, problems: string[], warnings: string[],
+): Promise<void> {
+  const moves = o.moveIps ?? [];
+  if (survey.connections) {
+    for (const [side, rep] of [['source', sCheck], ['destination', dCheck]] as const) {
+      for (const id of ['tcp_repair', 'nftables']) {
+        const p = rep.probes.find((x) => x.id === id);
+        if (!p?.ok) problems.push(`the ${side} cannot move the tree's ${survey.connections} TCP connection(s): ${p?.name ?? id}: ${p?.detail ?? 'not probed'}`);
+      }
+    }
+  }
+  if (survey.loopbackPeers?.length) {
+    const l = survey.loopbackPeers;
+    problems.push(`the tree has ${l.length} loopback connection(s) to processes outside it, which stay behind: ${l.slice(0, 4).join(', ')}${l.length > 4 ? ', ...' : ''}`);
+  }
+  const addresses = survey.addresses ?? [];
+  if (!moves.length && !addresses.length) return;
+  const list = async (c: AgentClient): Promise<IfAddress[]> => ((await c.call('address', { action: 'list' })) as AddressAnswer).addresses ?? [];
+  const [have, there] = await Promise.all([list(src), list(dst)]);
+  for (const m of moves) {
+    const cidr = `${m.addr}/${m.prefix}`;
+    if (!have.some((a) => sameAddress(a.addr, m.addr))) problems.push(`--move-ip ${cidr}: the source does not have ${m.addr}`);
+    if (there.some((a) => sameAddress(a.addr, m.addr))) problems.push(`--move-ip ${cidr}: the destination already has ${m.addr}`);
+    else if (!there.some((a) => inNetwork(m.addr, a))) problems.push(`--move-ip ${cidr}: no interface of the destination is on the network of ${m.addr}`);
+  }
+  for (const a of addresses) {
+    if (there.some((x) => sameAddress(x.addr, a)) || moves.some((m) => sameAddress(m.addr, a))) continue;
+    if (o.hookPreRestore) warnings.push(`the tree's TCP sockets use ${a}, which the destination does not have: the pre-restore hook must bring it there`);
+    else problems.push(`the tree's TCP sockets use ${a}, which the destination does not have: move it with --move-ip ${a}/PREFIX, or give a --hook-pre-restore that brings it there`);
+  }
 }

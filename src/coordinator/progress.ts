@@ -76,7 +76,10 @@ export function formatReport(r: MigrationReport): string {
   if (r.downtime) {
     const d = r.downtime;
     L.push(`downtime ${d.totalMs} ms: final dump ${d.dumpMs} ms (freeze, state, dirty pages), transfer and check ${d.transferMs} ms, ` +
-      `restore ${d.restoreMs} ms, resume ${d.resumeMs} ms, coordination ${d.otherMs} ms`);
+      `restore ${d.restoreMs} ms, ${d.handoverMs ? `address handover ${d.handoverMs} ms, ` : ''}resume ${d.resumeMs} ms, coordination ${d.otherMs} ms`);
+  }
+  if (r.network && (r.network.connections || r.network.movedIps.length)) {
+    L.push(`TCP connections carried: ${r.network.connections}${r.network.movedIps.length ? `; moved to ${r.to}: ${r.network.movedIps.join(', ')}` : ''}`);
   }
   L.push(`total ${(r.totalMs / 1000).toFixed(2)} s (pre-copy ${(r.precopyMs / 1000).toFixed(2)} s); wire/pages ${r.compressionRatio}`);
   if (r.outcome === 'migrated') L.push(`process ${r.pid} now runs on ${r.to}${r.destinationPid !== undefined && r.destinationPid !== r.pid ? ` as PID ${r.destinationPid}` : ''}`);

@@ -52,6 +52,12 @@ export interface DumpOptions {
    */
   tcpEstablished?: boolean;
   /**
+   * The lock's tag (a migration's `m…`: an agent that starts removes those it finds), and whether
+   * it goes once the tree is killed: in a migration the destination holds the same lock itself,
+   * and nothing here will restore the connections.
+   */
+  lock?: { tag: string; releaseAfterKill: boolean };
+  /**
    * Runs once the image is complete, while the tree is still frozen (a page server sends the
    * records and waits for the destination to confirm). If it throws, the dump fails and the tree
    * runs on as it was. A migration also waits here for the destination to run the tree.
@@ -96,7 +102,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   let lock: NetworkLock | undefined;
   try {
     // first: no packet of a connection may arrive once its queues have been read
-    if (opts.tcpEstablished) lock = lockConnections(tree);
+    if (opts.tcpEstablished) lock = lockConnections(tree, opts.lock?.tag);
     const ghosts = new GhostDumper(opts.dir);
     files = new FdTableDumper(ghosts, opts.shellJob, !!opts.tcpEstablished);
     const pages = opts.pages ?? localPages(opts.dir);
@@ -143,7 +149,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       format: IMAGE_FORMAT_VERSION, godwit: VERSION, arch: IMAGE_ARCH, kernel: release(),
       created: new Date().toISOString(), root: tree.root, pageSize: 4096, xsaveSize,
       cpuFlags: cpuFlags(), kind: 'dump', ...(prev ? { parent: relative(opts.dir, prev) } : {}),
-      ...(lock ? { netLock: lock.table } : {}),
+      ...(lock ? { netLock: lock.record() } : {}),
     };
     // the inventory goes last: an image without one is incomplete and restore refuses it
     writeRecord(opts.dir, 'inventory.mpk', 'inventory', inv);
@@ -174,14 +180,18 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     killTree(tree);
     for (const t of trackers) t.release();
     files!.endRepair(true);
-    if (lock) log.info({ table: lock.table }, 'the network stays locked for the tree\'s TCP connections until they are restored');
+    if (lock && opts.lock?.releaseAfterKill) {
+      try { lock.release(); } catch (err) { log.warn({ table: lock.table, err: (err as Error).message }, 'cannot remove the network lock\'s table'); }
+    } else if (lock) {
+      log.info({ table: lock.table }, 'the network stays locked for the tree\'s TCP connections until they are restored');
+    }
   }
   const threads = [...tree.threads()].length;
   return { root: tree.root, processes: tree.procs.size, threads, pagesBytes, freezeMs, totalMs: performance.now() - t0 };
 }
 
 /** Lock the tree's established TCP connections, if it has any (they must be in our network namespace). */
-function lockConnections(tree: FrozenTree): NetworkLock | undefined {
+function lockConnections(tree: FrozenTree, tag?: string): NetworkLock | undefined {
   const pids = [...tree.procs.values()].filter((p) => !p.zombie).map((p) => p.pid);
   const mine = readlinkSync('/proc/thread-self/ns/net');
   const here = pids.filter((p) => readlinkSync(`/proc/${p}/ns/net`) === mine);
@@ -190,7 +200,7 @@ function lockConnections(tree: FrozenTree): NetworkLock | undefined {
   }
   const what = here.length ? lockTargets(here) : { count: 0, conns: [], endpoints: [] };
   if (!what.count) return undefined;
-  return NetworkLock.take(`d${tree.root}_${Date.now().toString(36)}`, what.conns, what.endpoints);
+  return NetworkLock.take(tag ?? `d${tree.root}_${Date.now().toString(36)}`, what.conns, what.endpoints);
 }
 
 function release_(injections: Injection[]): void {

@@ -110,6 +110,9 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
   // seeds grown during pre-copy, if the tree kept its shape; otherwise they are gone by now
   const pre = opts.prebuilt?.adopt(img) ?? null;
   ensurePidsFree(img, opts.pidWaitMs ?? 10_000, new Set(pre?.seeds.created));
+  // before any socket exists: on another host than the dump's, a packet of the connections
+  // would otherwise meet a port with nothing behind it, or a socket still in repair
+  const held = img.inventory.netLock ? NetworkLock.hold(img.inventory.netLock) : null;
   const files = new FileOpener(img.files, img.dir, opts.shellJob);
   const sender = new FdSender();
   const b = pre?.seeds ?? new SeedTree(img.pstree.entries, [...img.cores.values()].map((c) => c.mm.vmas));
@@ -170,6 +173,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
     log.debug({ err: (e as Error).message }, 'restore failed; removing what was built');
     files.dropTcp();
     b.killAll();
+    dropLock(held);
     throw e;
   } finally {
     files.close();
@@ -188,6 +192,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
       settle();
       files.dropTcp();
       b.killAll();
+      dropLock(held);
       log.debug({ root: root.pid }, 'built tree discarded');
     },
     run: () => {
@@ -197,7 +202,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
       for (const e of img.pstree.entries) if (e.stopped && !e.zombie) killTry(e.pid, SIG.STOP);
       // the connections go on before the tree does, and then their packets may pass again
       files.finishTcp();
-      const lock = img.inventory.netLock ? NetworkLock.named(img.inventory.netLock) : null;
+      const lock = held?.lock;
       lock?.open();
       for (const e of img.pstree.entries) {
         if (e.zombie) continue;
@@ -214,6 +219,16 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
       return res;
     },
   };
+}
+
+/**
+ * A restore that fails lets go of the lock it took itself (on a migration's destination, the
+ * connections go on from the source). A lock the dump left here stays: the tree is gone either
+ * way, and a second restore can still save its connections.
+ */
+function dropLock(held: { lock: NetworkLock; took: boolean } | null): void {
+  if (!held?.took) return;
+  try { held.lock.release(); } catch (e) { logger('restore').warn({ table: held.lock.table, err: (e as Error).message }, 'cannot remove the network lock\'s table'); }
 }
 
 export async function restore(opts: RestoreOptions): Promise<RestoreResult> {

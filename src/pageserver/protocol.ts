@@ -5,6 +5,7 @@
 // with a ProtocolError, never half-used.
 import { Packr } from 'msgpackr';
 import { CHUNK_BYTES } from '../core/image/format.js';
+import { isIP } from 'node:net';
 import type { TreeSurvey } from '../core/survey/tree.js';
 
 export type { TreeSurvey };
@@ -101,11 +102,17 @@ export interface OpArgs {
   settle: { migration: string; outcome: 'kill' | 'resume' };
   /** destination: let a held, built tree run */
   resume: { migration: string };
+  /**
+   * either side: this host's addresses (`list`), or one address moved (`godwit migrate --move-ip`):
+   * `remove` takes it off the interface that holds it, `add` puts it on the interface whose network
+   * holds it and announces it (gratuitous ARP, unsolicited neighbour advertisement)
+   */
+  address: { action: 'list' | 'add' | 'remove'; cidr?: string };
 }
 
 export type OpName = keyof OpArgs;
 export const OPS: readonly OpName[] = [
-  'check', 'status', 'expect', 'predump', 'dump', 'receive', 'restore', 'cancel', 'probe', 'admit', 'throttle', 'settle', 'resume',
+  'check', 'status', 'expect', 'predump', 'dump', 'receive', 'restore', 'cancel', 'probe', 'admit', 'throttle', 'settle', 'resume', 'address',
 ];
 export type Compression = 'auto' | 'lz4' | 'none';
 
@@ -230,6 +237,8 @@ function checkSurvey(s: unknown): void {
     && typeof f.mtimeMs === 'number' && (f.written === undefined || typeof f.written === 'boolean') && (f.buildId === undefined || (isStr(f.buildId, 128) && /^[0-9a-f]*$/.test(f.buildId as string)))), 'survey.files');
   need(isStr(v.xsaveFeatures, 64) && Array.isArray(v.cpuFlags) && v.cpuFlags.length <= 1024 && v.cpuFlags.every((f) => isStr(f, 64)), 'survey.cpu');
   need(v.connections === undefined || isInt(v.connections), 'survey.connections');
+  need(v.addresses === undefined || (Array.isArray(v.addresses) && v.addresses.length <= 1024 && v.addresses.every((x) => isStr(x, 64) && isIP(x as string) !== 0)), 'survey.addresses');
+  need(v.loopbackPeers === undefined || (Array.isArray(v.loopbackPeers) && v.loopbackPeers.length <= 1 << 16 && v.loopbackPeers.every((x) => isStr(x, 128))), 'survey.loopbackPeers');
 }
 
 const isCompression = (c: unknown): boolean => c === undefined || c === 'auto' || c === 'lz4' || c === 'none';
@@ -265,6 +274,9 @@ function checkArgs(op: OpName, a: Record<string, unknown>): void {
     case 'admit': checkSurvey(a.survey); return;
     case 'throttle': need(isMigrationId(a.migration) && isInt(a.pid, 1, 1 << 30) && isInt(a.percent, 0, 99), 'throttle'); return;
     case 'settle': need(isMigrationId(a.migration) && (a.outcome === 'kill' || a.outcome === 'resume'), 'settle'); return;
+    case 'address':
+      need(a.action === 'list' || ((a.action === 'add' || a.action === 'remove') && isStr(a.cidr, 64)), 'address');
+      return;
   }
 }
 

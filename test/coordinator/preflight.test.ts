@@ -68,6 +68,10 @@ test('godwit migrate: bad input gets one line and a non-zero exit', async (t) =>
     [['--to', 'ws://10.0.0.1:7749', '--from', 'a', '--pid', 'x', '--hosts', hosts], 2, /--pid|pid/],
     [['--to', 'ws://10.0.0.1:7749', '--from', 'a', '--pid', '5', '--hosts', hosts, '--bandwidth', 'fast'], 2, /--bandwidth fast: give bytes per second/],
     [['--to', 'ws://10.0.0.1:7749', '--from', 'a', '--pid', '5', '--hosts', hosts, '--slice', '100K'], 2, /--slice 100K: give a size such as 512M or 2G, at least 1 MiB/],
+    [['--to', 'ws://10.0.0.1:7749', '--from', 'a', '--pid', '5', '--hosts', hosts, '--move-ip', '10.0.0.300/24'], 2, /--move-ip 10\.0\.0\.300\/24: .*10\.0\.0\.300 is not an IPv4 address/],
+    [['--to', 'ws://10.0.0.1:7749', '--from', 'a', '--pid', '5', '--hosts', hosts, '--move-ip', '10.0.0.5'], 2, /--move-ip 10\.0\.0\.5: .*the prefix length is missing/],
+    [['--to', 'ws://10.0.0.1:7749', '--from', 'a', '--pid', '5', '--hosts', hosts, '--hook-pre-restore', join(c.dir, 'no-such-hook')], 2, /--hook-pre-restore .*no-such-hook: not an executable file/],
+    [['--to', 'ws://10.0.0.1:7749', '--from', 'a', '--pid', '5', '--hosts', hosts, '--hook-post-resume', hosts], 2, /--hook-post-resume .*hosts: not an executable file/],
     [['--to', `ws://${c.hosts.a!.ip}:1`, '--from', 'a', '--pid', '5', '--hosts', hosts, ...tok], 3, /cannot reach agent .*ECONNREFUSED.*nothing was done/],
     [['--to', `ws://${c.hosts.a!.ip}:1`, '--from', 'a', '--pid', '999999', '--hosts', hosts, '--dry-run', ...tok], 3, /cannot reach agent/],
   ];
@@ -104,7 +108,7 @@ test('godwit migrate --new-pidns: where the PID is taken, the tree moves into a 
   assert.equal(notPassing(v), null);
 });
 
-test('a tree with an established TCP connection is refused before anything is frozen, and both ends go on', async (t) => {
+test('a tree with a loopback TCP connection to a process that stays behind is refused before anything is frozen, and both ends go on', async (t) => {
   const c = await simulatedHosts(t);
   const hosts = writeHostsFile(c);
   const server = await c.launch('a', 'tcp-server', [buildProgram('tcpstream'), 'server', '7000']);
@@ -112,7 +116,7 @@ test('a tree with an established TCP connection is refused before anything is fr
   await waitForLog(server.log, /^CONNECTED$/m);
   const r = await startMigrate(['--hosts', hosts, '--from', 'a', '--to', 'b', '--pid', String(server.nsPid)]).done;
   assert.equal(r.code, 3, `exit ${r.code}\n${r.stderr}`);
-  assert.match(r.stderr, /the tree has 1 established TCP connection\(s\), which godwit migrate does not carry yet/);
+  assert.match(r.stderr, /the tree has 1 loopback connection\(s\) to processes outside it, which stay behind: 127\.0\.0\.1:7000 <-> 127\.0\.0\.1:\d+/);
   assert.equal(r.report?.iterations.length, 0, 'pre-copy ran');
   const [vs, vc] = await Promise.all([askVerdict(server, 30_000), askVerdict(client, 30_000)]);
   assert.equal(notPassing(vs), null);

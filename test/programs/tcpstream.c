@@ -1,4 +1,4 @@
-/* tcpstream server|server6 PORT [netlink] | tcpstream client ADDR PORT: one TCP connection, and both ends stream
+/* tcpstream server|server6 PORT [netlink] | tcpstream client ADDR PORT (IPv4 or IPv6): one TCP connection, and both ends stream
  * 64-bit counters to each other (about 2 MB/s each way) and check every one they read follows
  * the last: a byte lost, doubled or reordered is a FAIL, and so is a reset or an end of stream.
  * The server listens on every address and takes one client. On SIGUSR2 each end prints PASS with
@@ -50,10 +50,13 @@ int main(int argc, char **argv) {
     proto_ready("listening");
     s = accept(lst, 0, 0);
   } else if (argc > 3) {
-    s = socket(AF_INET, SOCK_STREAM, 0);
+    /* an address with a colon is IPv6 */
+    int v6 = strchr(argv[2], ':') != 0;
+    s = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[3])) };
-    inet_pton(AF_INET, argv[2], &a.sin_addr);
-    if (connect(s, (void *)&a, sizeof a)) { printf("FAIL connect: %s\n", strerror(errno)); return 2; }
+    struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(atoi(argv[3])) };
+    if (v6 ? inet_pton(AF_INET6, argv[2], &a6.sin6_addr) != 1 : inet_pton(AF_INET, argv[2], &a.sin_addr) != 1) { printf("FAIL bad address %s\n", argv[2]); return 2; }
+    if (v6 ? connect(s, (void *)&a6, sizeof a6) : connect(s, (void *)&a, sizeof a)) { printf("FAIL connect: %s\n", strerror(errno)); return 2; }
     proto_ready("connected");
   } else {
     printf("usage: tcpstream server PORT | client ADDR PORT\n");

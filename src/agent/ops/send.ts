@@ -16,6 +16,7 @@ import { bindToTracer, type FrozenTree } from '../../core/ptrace/freeze.js';
 import { killTry, SIG } from '../../core/sys/process.js';
 import { liftThrottle } from './throttle.js';
 import { collectGarbage } from '../../core/gc.js';
+import { MIGRATION_LOCK } from '../../core/net/lock.js';
 
 export interface LinkResult {
   migration: string;
@@ -131,6 +132,9 @@ export async function sendLink(call: OpCall, run: Running, kind: Kind, args: OpA
       call.ctx.registry.throttles.get(mid)?.pause();
       const r = await dump({
         pid: args.pid, dir, ...(prevDir ? { prev: prevDir } : {}), pages: sender, leaveRunning: !!args.leaveRunning, commit,
+        // the tree's TCP connections go too: the destination takes the same lock before it makes
+        // their sockets, so this one goes once the tree is killed
+        tcpEstablished: true, lock: { tag: `${MIGRATION_LOCK}${mid.slice(0, 24)}`, releaseAfterKill: true },
       });
       freezeMs = r.freezeMs;
     }

@@ -1,6 +1,6 @@
 // The image schema: one record kind per file, like CRIU's images/. Every file carries the format
 // version; 64-bit values that may exceed 2^53 (masks, limits) are hex strings.
-export const IMAGE_FORMAT_VERSION = 1;
+export const IMAGE_FORMAT_VERSION = 2;
 export const IMAGE_ARCH = 'x86_64';
 
 export interface Inventory {
@@ -17,9 +17,19 @@ export interface Inventory {
   parent?: string;
   /** a pre-dump holds memory only; a dump holds everything */
   kind?: 'dump' | 'pre-dump';
-  /** the network lock (an nftables table) holding the image's TCP connections until a restore releases it */
-  netLock?: string;
+  /**
+   * The network lock (an nftables table) holding the image's TCP connections until a restore
+   * releases it, and what it holds: a restore on another host takes the same lock there before
+   * any of the sockets exists, so that no packet meets a port with nothing behind it (a reset).
+   */
+  netLock?: NetLock;
 }
+
+export interface NetLock { table: string; conns: Connection[]; endpoints: Endpoint[] }
+/** One TCP connection, as the network lock names it (addresses as text). */
+export interface Connection { family: 4 | 6; local: string; localPort: number; peer: string; peerPort: number }
+/** A local address and port all of whose connections move: one element holds them all (and new SYNs) */
+export interface Endpoint { family: 4 | 6; addr: string; port: number }
 
 /** An established TCP connection in repair mode's terms (net/tcp.ts). */
 export interface TcpState {

@@ -6,7 +6,7 @@ import { sys } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
 import type { FileEntry } from '../image/format.js';
 import { O, SETFL_MASK } from '../files/flags.js';
-import { getInt, readOptions, applyOptions, sockName, describeAddr, SOL_SOCKET, SO, SOCK_STREAM, SOCK_DGRAM } from './sockopt.js';
+import { getInt, readOptions, applyOptions, bindAnywhere, sockName, describeAddr, SOL_SOCKET, SO, SOCK_STREAM, SOCK_DGRAM } from './sockopt.js';
 import { UnsupportedError, GodwitError } from '../errors.js';
 import { addr } from '../sys/libc.js';
 import { dumpTcp, restoreTcp } from './tcp.js';
@@ -24,7 +24,7 @@ export function dumpInet(pid: number, id: number, fdNum: number, dup: number, in
   const local = sockName(dup, false), peer = sockName(dup, true);
   const where = `process ${pid}: fd ${fdNum} -> socket:[${ino}] (${type === SOCK_STREAM ? 'TCP' : 'UDP'} ${describeAddr(local)}${peer.length ? ` <-> ${describeAddr(peer)}` : ''})`;
   if (type === SOCK_STREAM && peer.length) {
-    if (!tcp) throw new UnsupportedError(`${where}: an established TCP connection; --tcp-established moves it (godwit dump and restore on one host; godwit migrate does not carry connections yet)`);
+    if (!tcp) throw new UnsupportedError(`${where}: an established TCP connection; --tcp-established moves it (godwit migrate always does)`);
     return { id, kind: 'inet', family, type, protocol, flags, listening: false, local, peer, opts: readOptions(dup, family, type), tcp: dumpTcp(dup, where) };
   }
   if (type !== SOCK_STREAM && type !== SOCK_DGRAM) throw new UnsupportedError(`${where}: socket type ${type} is not supported yet`);
@@ -43,10 +43,10 @@ export function openInet(e: Extract<FileEntry, { kind: 'inet' }>): number {
   try {
     applyOptions(fd, e.opts);
     const port = e.local.length >= 4 ? Buffer.from(e.local).readUInt16BE(2) : 0;
+    let bound = (): void => undefined;
     if (port) {
-      const sa = Buffer.from(e.local);
       try {
-        sys('bind', NR.bind, fd, addr(sa), sa.length);
+        bound = bindAnywhere(fd, e.family, Buffer.from(e.local));
       } catch (err) {
         throw new GodwitError(`cannot bind ${describeAddr(e.local)} again: ${(err as Error).message} (is the original process still running?)`);
       }
@@ -56,6 +56,7 @@ export function openInet(e: Extract<FileEntry, { kind: 'inet' }>): number {
       const pa = Buffer.from(e.peer);
       sys('connect', NR.connect, fd, addr(pa), pa.length);
     }
+    bound();
     sys('fcntl(F_SETFL)', NR.fcntl, fd, F_SETFL, e.flags & SETFL_MASK);
     return fd;
   } catch (err) {

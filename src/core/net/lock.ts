@@ -4,21 +4,46 @@
 // transaction sets every rule, one removes them; the table's name says it is ours, so a godwit
 // that died holding a lock can find and drop it.
 import { nft, NftError } from './nft.js';
+import { isIP } from 'node:net';
 import { GodwitError } from '../errors.js';
 
-export interface Connection { family: 4 | 6; local: string; localPort: number; peer: string; peerPort: number }
-/** A local address and port all of whose connections move: one element holds them all (and new SYNs) */
-export interface Endpoint { family: 4 | 6; addr: string; port: number }
+import type { Connection, Endpoint, NetLock } from '../image/format.js';
+
+export type { Connection, Endpoint };
 
 const PREFIX = 'godwit_lock_';
+/** The tag of a migration's locks: `godwit_lock_m<migration>`. An agent that starts removes them. */
+export const MIGRATION_LOCK = 'm';
 
 export class NetworkLock {
-  private constructor(readonly table: string) {}
+  private constructor(readonly table: string, private readonly conns: Connection[] = [], private readonly endpoints: Endpoint[] = []) {}
 
   /** Drop every packet of these connections and endpoints, both ways, from now until open() or release(). */
   static take(tag: string, conns: Connection[], endpoints: Endpoint[] = []): NetworkLock {
     if (!/^[a-z0-9_]{1,40}$/.test(tag)) throw new GodwitError(`bad lock name ${tag}`);
-    const table = `${PREFIX}${tag}`;
+    return NetworkLock.build(`${PREFIX}${tag}`, conns, endpoints);
+  }
+
+  /**
+   * The lock an image names, held here: the one its dump left on this host, or, on another
+   * host, the same lock taken anew (`took`), before any of its sockets exists.
+   */
+  static hold(rec: NetLock): { lock: NetworkLock; took: boolean } {
+    const named = NetworkLock.named(rec.table);
+    if (NetworkLock.present().includes(rec.table)) return { lock: named, took: false };
+    return { lock: NetworkLock.build(rec.table, rec.conns, rec.endpoints), took: true };
+  }
+
+  /** What an image records of this lock. */
+  record(): NetLock {
+    return { table: this.table, conns: this.conns, endpoints: this.endpoints };
+  }
+
+  private static build(table: string, conns: Connection[], endpoints: Endpoint[]): NetworkLock {
+    // the elements may come from an image another host sent: nothing but addresses and ports
+    // goes into the commands
+    for (const c of conns) checkTarget(c.family, c.local, c.localPort, c.peer, c.peerPort);
+    for (const e of endpoints) checkTarget(e.family, e.addr, e.port);
     const t = `inet ${table}`;
     const cmds = [
       `add table ${t}`,
@@ -48,7 +73,7 @@ export class NetworkLock {
     } catch (e) {
       throw new GodwitError(`cannot lock the network for ${conns.length} connection(s) and ${endpoints.length} endpoint(s): ${(e as Error).message}`);
     }
-    return new NetworkLock(table);
+    return new NetworkLock(table, conns, endpoints);
   }
 
   /** The lock a dump left for its restore, by its table's name. */
@@ -79,11 +104,22 @@ export class NetworkLock {
     }
   }
 
-  /** Locks left in this network namespace by a godwit that did not live to release them. */
-  static stale(): NetworkLock[] {
+  /**
+   * Locks in this network namespace whose tag starts with `tagPrefix`: a migration's (`m`), which
+   * nothing may still wait for once the agent that took it is gone, and a dump's (`d`), which a
+   * `godwit restore` may still come for.
+   */
+  static present(tagPrefix = ''): string[] {
     return nft('list tables').split('\n').flatMap((l) => {
-      const m = new RegExp(`^table inet (${PREFIX}[a-z0-9_]+)$`).exec(l.trim());
-      return m ? [new NetworkLock(m[1]!)] : [];
+      const m = new RegExp(`^table inet (${PREFIX}${tagPrefix}[a-z0-9_]*)$`).exec(l.trim());
+      return m ? [m[1]!] : [];
     });
+  }
+}
+
+function checkTarget(family: number, ...parts: Array<string | number>): void {
+  for (const p of parts) {
+    const ok = typeof p === 'number' ? Number.isInteger(p) && p >= 0 && p <= 65535 : isIP(p) === family;
+    if (!ok) throw new GodwitError(`not an IPv${family} address or port in a network lock: ${JSON.stringify(p)}`);
   }
 }

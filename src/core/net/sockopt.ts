@@ -1,11 +1,12 @@
 // Socket calls the agent makes on its own duplicates of a tree's sockets (from pidfd_getfd), and
 // on the sockets it creates for a restore: options, addresses, queued bytes.
-import { sys, sysTry, addr } from '../sys/libc.js';
+import { sys, sysTry, addr, SysError } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
 
 export const AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10;
 export const SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_SEQPACKET = 5;
-export const SOL_SOCKET = 1, IPPROTO_TCP = 6, IPPROTO_IPV6 = 41;
+export const SOL_SOCKET = 1, SOL_IP = 0, IPPROTO_TCP = 6, IPPROTO_IPV6 = 41;
+const IP_FREEBIND = 15, IP_TRANSPARENT = 19, IPV6_TRANSPARENT = 75, IPV6_FREEBIND = 78, EADDRNOTAVAIL = 99;
 export const SO = { TYPE: 3, REUSEADDR: 2, KEEPALIVE: 9, SNDBUF: 7, RCVBUF: 8, BROADCAST: 6, REUSEPORT: 15, ACCEPTCONN: 30, PROTOCOL: 38, DOMAIN: 39, PEEK_OFF: 42, PRIORITY: 12, OOBINLINE: 10 } as const;
 
 export function getInt(fd: number, level: number, opt: number): number {
@@ -33,6 +34,10 @@ export const CARRIED: Array<{ name: string; level: number; opt: number; families
   { name: 'TCP_DEFER_ACCEPT', level: IPPROTO_TCP, opt: 9, families: [AF_INET, AF_INET6], types: [SOCK_STREAM] },
   { name: 'TCP_KEEPIDLE', level: IPPROTO_TCP, opt: 4, families: [AF_INET, AF_INET6], types: [SOCK_STREAM] },
   { name: 'IPV6_V6ONLY', level: IPPROTO_IPV6, opt: 26, families: [AF_INET6] },
+  { name: 'IP_FREEBIND', level: SOL_IP, opt: IP_FREEBIND, families: [AF_INET] },
+  { name: 'IP_TRANSPARENT', level: SOL_IP, opt: IP_TRANSPARENT, families: [AF_INET] },
+  { name: 'IPV6_FREEBIND', level: IPPROTO_IPV6, opt: IPV6_FREEBIND, families: [AF_INET6] },
+  { name: 'IPV6_TRANSPARENT', level: IPPROTO_IPV6, opt: IPV6_TRANSPARENT, families: [AF_INET6] },
 ];
 // Buffer sizes: the kernel doubles what is set, so they are set to half of what is read.
 export const BUFFERS = [{ name: 'SO_SNDBUF', opt: SO.SNDBUF }, { name: 'SO_RCVBUF', opt: SO.RCVBUF }];
@@ -57,6 +62,23 @@ export function applyOptions(fd: number, opts: Record<string, number>): void {
     const v = opts[b.name];
     if (v !== undefined && getInt(fd, SOL_SOCKET, b.opt) !== v) setInt(fd, SOL_SOCKET, b.opt, Math.floor(v / 2));
   }
+}
+
+/**
+ * Bind to an address that may not be on this host yet: a migration moves the tree's address over
+ * only once the tree is built, just before it runs. Transparent mode lets such a bind through,
+ * and the connect of a repaired connection too (its route lookup checks the source address);
+ * call the function returned once connected, to give the socket its own setting back.
+ */
+export function bindAnywhere(fd: number, family: number, sa: Buffer): () => void {
+  const r = sysTry(NR.bind, fd, addr(sa), sa.length);
+  if (r === 0) return () => undefined;
+  if (r !== -EADDRNOTAVAIL) throw new SysError('bind', -r);
+  const [level, opt] = family === AF_INET6 ? [IPPROTO_IPV6, IPV6_TRANSPARENT] : [SOL_IP, IP_TRANSPARENT];
+  const was = getInt(fd, level, opt);
+  setInt(fd, level, opt, 1);
+  sys('bind (address not here yet)', NR.bind, fd, addr(sa), sa.length);
+  return () => setInt(fd, level, opt, was);
 }
 
 /** getsockname/getpeername as raw sockaddr bytes; empty when there is none. */

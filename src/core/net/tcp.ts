@@ -9,7 +9,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { readTcpTable, ipText, type TcpRow } from '../proc/tcp.js';
 import { sys, sysTry, addr } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
-import { getInt, setInt, IPPROTO_TCP, AF_INET, AF_INET6 } from './sockopt.js';
+import { getInt, setInt, bindAnywhere, IPPROTO_TCP, AF_INET, AF_INET6 } from './sockopt.js';
 import type { Connection, Endpoint } from './lock.js';
 import type { TcpState } from '../image/format.js';
 import { GodwitError, UnsupportedError } from '../errors.js';
@@ -18,7 +18,7 @@ const TCP = { MAXSEG: 2, INFO: 11, REPAIR: 19, REPAIR_QUEUE: 20, QUEUE_SEQ: 21, 
 const RECV_QUEUE = 1, SEND_QUEUE = 2;
 const TCPOPT = { MSS: 2, WINDOW: 3, SACK_PERM: 4, TIMESTAMP: 8 } as const;
 const TCPI_OPT = { TIMESTAMPS: 1, SACK: 2, WSCALE: 4 } as const;
-const TCP_ESTABLISHED = 1;
+const TCP_ESTABLISHED = 1, TCP_LISTEN = 10;
 const TCP_STATES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING'];
 const SIOCINQ = 0x541b, SIOCOUTQ = 0x5411, SIOCOUTQNSD = 0x894b;
 const MSG_PEEK = 2, MSG_DONTWAIT = 0x40, EAGAIN = 11, F_SETFL = 4;
@@ -48,6 +48,30 @@ export function countConnections(pids: number[]): number {
   const inodes = treeSockets(pids);
   return inodes.size ? established(readTcpTable(pids[0]!), inodes).length : 0;
 }
+
+/**
+ * What moving these processes' TCP sockets asks of the destination: the local addresses their
+ * connections and listeners use (the destination must have them, or be given them, before the
+ * tree runs), and their loopback connections to a process outside the tree (which stays behind,
+ * so those cannot move).
+ */
+export function tcpFootprint(pids: number[]): { connections: number; addresses: string[]; loopbackPeers: string[] } {
+  const inodes = treeSockets(pids);
+  const rows = inodes.size ? readTcpTable(pids[0]!) : [];
+  const mine = rows.filter((r) => inodes.has(r.inode) && (r.state === TCP_ESTABLISHED || r.state === TCP_LISTEN));
+  const ends = new Set(mine.map((r) => `${r.local}|${r.localPort}`));
+  const addresses = new Set<string>(), loopbackPeers: string[] = [];
+  for (const r of mine) {
+    if (isLoopback(r.local)) {
+      if (r.state === TCP_ESTABLISHED && !ends.has(`${r.peer}|${r.peerPort}`)) loopbackPeers.push(`${r.local}:${r.localPort} <-> ${r.peer}:${r.peerPort}`);
+    } else if (r.local !== '0.0.0.0' && r.local !== '::' && r.local !== '::ffff:0.0.0.0') {
+      addresses.add(r.local);
+    }
+  }
+  return { connections: mine.filter((r) => r.state === TCP_ESTABLISHED).length, addresses: [...addresses].sort(), loopbackPeers };
+}
+
+const isLoopback = (a: string): boolean => a.startsWith('127.') || a === '::1';
 
 function established(rows: TcpRow[], inodes: Set<number>): Connection[] {
   return rows.filter((r) => r.state === TCP_ESTABLISHED && inodes.has(r.inode))
@@ -174,11 +198,12 @@ export function restoreTcp(family: number, local: Uint8Array, peer: Uint8Array, 
     setInt(fd, IPPROTO_TCP, TCP.REPAIR_QUEUE, RECV_QUEUE);
     setInt(fd, IPPROTO_TCP, TCP.QUEUE_SEQ, u32(s.recvSeq - s.recvQueue.length) | 0);
     const la = Buffer.from(local), pa = Buffer.from(peer);
-    sys('bind', NR.bind, fd, addr(la), la.length);
+    const bound = bindAnywhere(fd, family, la);
     // before the connect, or the connection runs with a default MSS of 536; the kernel takes at
     // most 32767 here (loopback's 65483 is refused), and TCPOPT_MSS below still clamps it
     if (s.mss <= 32767) setInt(fd, IPPROTO_TCP, TCP.MAXSEG, s.mss);
     sys('connect (repair: no handshake)', NR.connect, fd, addr(pa), pa.length);
+    bound();
     const opts: Array<[number, number]> = [[TCPOPT.MSS, s.mss]];
     if (s.sndWscale !== undefined) opts.push([TCPOPT.WINDOW, s.sndWscale | (s.rcvWscale! << 16)]);
     if (s.sack) opts.push([TCPOPT.SACK_PERM, 0]);

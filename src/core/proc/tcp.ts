@@ -44,11 +44,26 @@ function hexAddr(hex: string, family: 4 | 6): { text: string; v4?: string } {
   return ipText(bytes, family);
 }
 
-/** The text of an IPv4 (4 bytes) or IPv6 (16 bytes) address in network order. */
+/**
+ * The text of an IPv4 (4 bytes) or IPv6 (16 bytes) address in network order, IPv6 as RFC 5952
+ * writes it (lower case, the longest run of zero groups as `::`, a mapped IPv4 one dotted).
+ */
 export function ipText(bytes: Buffer, family: 4 | 6): { text: string; v4?: string } {
-  if (family === 4) return { text: [...bytes.subarray(0, 4)].join('.') };
-  const parts: string[] = [];
-  for (let i = 0; i < 16; i += 2) parts.push(bytes.readUInt16BE(i).toString(16));
-  const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes.readUInt16BE(10) === 0xffff;
-  return { text: parts.join(':'), ...(mapped ? { v4: [...bytes.subarray(12, 16)].join('.') } : {}) };
+  const quad = (b: Buffer): string => [...b.subarray(0, 4)].join('.');
+  if (family === 4) return { text: quad(bytes) };
+  const g = Array.from({ length: 8 }, (_, i) => bytes.readUInt16BE(i * 2));
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) {
+    const v4 = quad(bytes.subarray(12, 16));
+    return { text: `::ffff:${v4}`, v4 };
+  }
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
+  return { text: best < 0 ? hex(g) : `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}` };
 }

@@ -7,7 +7,7 @@ import { readMaps } from '../proc/smaps.js';
 import { cpuFlags } from '../cpu.js';
 import { GodwitError } from '../errors.js';
 import { buildId } from './elf.js';
-import { countConnections } from '../net/tcp.js';
+import { tcpFootprint } from '../net/tcp.js';
 
 /**
  * `written`: the tree writes to it (open for writing, or mapped shared and writable): it changes
@@ -17,8 +17,12 @@ export interface FileIdentity { path: string; size: number; mtimeMs: number; bui
 export interface TreeSurvey {
   root: number; ids: number[]; processes: number; threads: number; memoryBytes: number;
   files: FileIdentity[]; xsaveFeatures: string; cpuFlags: string[];
-  /** established TCP connections (which a migration does not carry yet) */
+  /** established TCP connections, which move with the tree (see net/tcp.ts tcpFootprint) */
   connections?: number;
+  /** local addresses its TCP connections and listeners use, but loopback and the wildcard */
+  addresses?: string[];
+  /** its loopback connections to processes outside the tree: those cannot move */
+  loopbackPeers?: string[];
 }
 
 function privateBytes(pid: number): number {
@@ -79,6 +83,9 @@ export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
   }
   const files = [...paths].sort().map((p) => identify(p)).filter((f): f is FileIdentity => f !== null)
     .map((f) => (written.has(f.path) ? { ...f, written: true } : f));
-  const connections = pids.reduce((n, p) => { try { return n + countConnections([p]); } catch { return n; } }, 0);
-  return { root, ids: [...ids], processes: pids.length, threads, memoryBytes, files, xsaveFeatures, cpuFlags: cpuFlags(), connections };
+  const tcp = tcpFootprint(pids);
+  return {
+    root, ids: [...ids], processes: pids.length, threads, memoryBytes, files, xsaveFeatures, cpuFlags: cpuFlags(),
+    connections: tcp.connections, addresses: tcp.addresses, loopbackPeers: tcp.loopbackPeers,
+  };
 }
