@@ -294,9 +294,14 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
           await src.call('address', { action: 'add', cidr: cidrText(m) });
         },
       });
-      await unlessInterrupted(src.call('address', { action: 'remove', cidr: cidrText(m) }), o.signal);
-      await unlessInterrupted(dst.call('address', { action: 'add', cidr: cidrText(m) }), o.signal);
     }
+    // all at once: both ends drop the connections' packets meanwhile, so an address on both
+    // hosts for a moment is harmless, and the announcement points the peers at the destination
+    const moved = await unlessInterrupted(Promise.allSettled(moves.flatMap((m) => [
+      src.call('address', { action: 'remove', cidr: cidrText(m) }), dst.call('address', { action: 'add', cidr: cidrText(m) }),
+    ])), o.signal);
+    const failed = moved.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failed) throw failed.reason;
     if (o.hookPreRestore) await unlessInterrupted(runHook(o.hookPreRestore, 'pre-restore', hook, o.hookTimeoutMs ?? HOOK_TIMEOUT_MS), o.signal);
     const handoverMs = performance.now() - tHand;
 
