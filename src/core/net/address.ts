@@ -5,10 +5,10 @@
 // namespace of the calling thread: every socket here is made by it, and interfaces are looked up
 // through those sockets, never through /sys/class/net, which shows the namespace of whoever
 // mounted sysfs.
-import { closeSync } from 'node:fs';
-import { sys, sysTry, addr, SysError } from '../sys/libc.js';
+import { sys, sysTry, addr } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
-import { errnoName } from '../sys/errno.js';
+import { errnoName, EEXIST } from '../sys/errno.js';
+import { withSocket, nlmsg, rtattr, nlSend, nlReceive, nlRequest, AF_NETLINK, SOCK_RAW, NLM_F_REQUEST, NLM_F_DUMP, NLM_F_EXCL, NLM_F_CREATE, NLMSG_ERROR, NLMSG_DONE } from './netlink.js';
 import { GodwitError } from '../errors.js';
 import { AF_INET, AF_INET6, SOCK_DGRAM, SOL_SOCKET, IPPROTO_IPV6, setInt } from './sockopt.js';
 import { ipText } from '../proc/tcp.js';
@@ -16,19 +16,13 @@ import { ipText } from '../proc/tcp.js';
 export interface Cidr { family: 4 | 6; addr: string; prefix: number }
 export interface IfAddress extends Cidr { ifindex: number; dev: string }
 
-const AF_NETLINK = 16, AF_PACKET = 17, SOCK_RAW = 3, SOCK_CLOEXEC = 0o2000000, NETLINK_ROUTE = 0;
+const AF_PACKET = 17, NETLINK_ROUTE = 0;
 const RTM_NEWADDR = 20, RTM_DELADDR = 21, RTM_GETADDR = 22;
-const NLM_F_REQUEST = 1, NLM_F_ACK = 4, NLM_F_DUMP = 0x300, NLM_F_EXCL = 0x200, NLM_F_CREATE = 0x400;
-const NLMSG_ERROR = 2, NLMSG_DONE = 3;
 const IFA_ADDRESS = 1, IFA_LOCAL = 2, IFA_BROADCAST = 4, IFA_FLAGS = 8, IFA_F_NODAD = 0x02;
 const SIOCGIFNAME = 0x8910, SIOCGIFHWADDR = 0x8927, SIOCGIFINDEX = 0x8933, ARPHRD_ETHER = 1;
 const ETH_P_ARP = 0x0806, ETH_P_IP = 0x0800, ARPOP_REQUEST = 1;
 const IPPROTO_ICMPV6 = 58, IPV6_MULTICAST_HOPS = 18, SO_BINDTODEVICE = 25, ND_NEIGHBOR_ADVERT = 136;
-const EEXIST = 17, EINTR = 4, EADDRNOTAVAIL = 99, ENODEV = 19, ENETDOWN = 100, ENETUNREACH = 101;
-
-// errno.ts names only what the core reports elsewhere; these are the ones address changes meet
-const MORE_NAMES: Record<number, string> = { 97: 'EAFNOSUPPORT', 99: 'EADDRNOTAVAIL', 100: 'ENETDOWN', 101: 'ENETUNREACH', 105: 'ENOBUFS' };
-const nameOf = (e: number): string => (MORE_NAMES[e] ? `${MORE_NAMES[e]} (errno ${e})` : errnoName(e));
+const EADDRNOTAVAIL = 99, ENODEV = 19;
 
 // ---------------------------------------------------------------------------------------------
 // Addresses as text and bytes
@@ -133,7 +127,7 @@ function ifindexOf(fd: number, dev: string): number {
   const r = ifreq(dev);
   const e = sysTry(NR.ioctl, fd, SIOCGIFINDEX, addr(r));
   if (e === -ENODEV) throw new GodwitError(`there is no interface ${dev} here`);
-  if (e < 0) throw new GodwitError(`interface ${dev}: SIOCGIFINDEX: ${nameOf(-e)}`);
+  if (e < 0) throw new GodwitError(`interface ${dev}: SIOCGIFINDEX: ${errnoName(-e)}`);
   return r.readInt32LE(16);
 }
 
@@ -150,56 +144,15 @@ function macOf(fd: number, dev: string): Buffer {
   const r = ifreq(dev);
   const e = sysTry(NR.ioctl, fd, SIOCGIFHWADDR, addr(r));
   if (e === -ENODEV) throw new GodwitError(`there is no interface ${dev} here`);
-  if (e < 0) throw new GodwitError(`interface ${dev}: SIOCGIFHWADDR: ${nameOf(-e)}`);
+  if (e < 0) throw new GodwitError(`interface ${dev}: SIOCGIFHWADDR: ${errnoName(-e)}`);
   if (r.readUInt16LE(16) !== ARPHRD_ETHER) {
     throw new GodwitError(`interface ${dev} is not Ethernet (hardware type ${r.readUInt16LE(16)}): its neighbours cannot be told by ARP or NDP`);
   }
   return Buffer.from(r.subarray(18, 24));
 }
 
-/** Run `f` on a fresh socket, closed whatever happens; a failing call becomes a GodwitError. */
-function withSocket<T>(what: string, domain: number, type: number, protocol: number, f: (fd: number) => T): T {
-  let fd: number;
-  try {
-    fd = sys('socket', NR.socket, domain, type | SOCK_CLOEXEC, protocol);
-  } catch (e) {
-    throw new GodwitError(`${what}: ${(e as Error).message}`, 1, { cause: e });
-  }
-  try {
-    return f(fd);
-  } catch (e) {
-    if (e instanceof SysError) {
-      const hint = e.errno === ENETDOWN || e.errno === ENETUNREACH ? ' (is the interface up?)' : '';
-      throw new GodwitError(`${what}: ${e.call}: ${nameOf(e.errno)}${hint}`, 1, { cause: e });
-    }
-    throw e;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // rtnetlink
-
-let seq = Math.floor(Date.now() / 1000) & 0x7fffffff;
-
-function rtattr(type: number, data: Buffer): Buffer {
-  const a = Buffer.alloc((4 + data.length + 3) & ~3);
-  a.writeUInt16LE(4 + data.length, 0);
-  a.writeUInt16LE(type, 2);
-  data.copy(a, 4);
-  return a;
-}
-
-function nlmsg(type: number, flags: number, body: Buffer): { msg: Buffer; seq: number } {
-  const s = (seq = (seq + 1) & 0x7fffffff);
-  const h = Buffer.alloc(16);
-  h.writeUInt32LE(16 + body.length, 0);
-  h.writeUInt16LE(type, 4);
-  h.writeUInt16LE(flags, 6);
-  h.writeUInt32LE(s, 8);
-  return { msg: Buffer.concat([h, body]), seq: s };
-}
 
 /** struct ifaddrmsg */
 function ifaddrmsg(family: number, prefix: number, flags: number, index: number): Buffer {
@@ -211,51 +164,15 @@ function ifaddrmsg(family: number, prefix: number, flags: number, index: number)
   return m;
 }
 
-function send(fd: number, msg: Buffer): void {
-  const nl = Buffer.alloc(12);
-  nl.writeUInt16LE(AF_NETLINK, 0); // pid 0: the kernel
-  sys('sendto(NETLINK_ROUTE)', NR.sendto, fd, addr(msg), msg.length, 0, addr(nl), 12);
-}
-
-/** Each netlink message of the replies to `seq` (type, payload), until the dump's end or the ack. */
-function receive(fd: number, want: number, onMessage: (type: number, payload: Buffer) => boolean): void {
-  // 64 KiB: more than the kernel puts in one dump datagram (32 KiB at most), so none is cut short
-  const buf = Buffer.alloc(1 << 16);
-  for (;;) {
-    const n = sysTry(NR.recvfrom, fd, addr(buf), buf.length, 0, 0, 0);
-    if (n === -EINTR) continue;
-    if (n < 0) throw new SysError('recvfrom(NETLINK_ROUTE)', -n);
-    for (let off = 0; off + 16 <= n; ) {
-      const len = buf.readUInt32LE(off), type = buf.readUInt16LE(off + 4), s = buf.readUInt32LE(off + 8);
-      if (len < 16 || off + len > n) break;
-      if (s === want && !onMessage(type, buf.subarray(off + 16, off + len))) return;
-      off += (len + 3) & ~3;
-    }
-  }
-}
-
-/** Send one request with NLM_F_ACK; 0 or the errno the kernel answered. */
-function request(fd: number, type: number, flags: number, body: Buffer): number {
-  const { msg, seq: s } = nlmsg(type, NLM_F_REQUEST | NLM_F_ACK | flags, body);
-  send(fd, msg);
-  let errno = 0;
-  receive(fd, s, (t, p) => {
-    if (t !== NLMSG_ERROR) return true;
-    errno = -p.readInt32LE(0);
-    return false;
-  });
-  return errno;
-}
-
 function dumpAddresses(fd: number): IfAddress[] {
   const { msg, seq: s } = nlmsg(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, ifaddrmsg(0, 0, 0, 0));
-  send(fd, msg);
+  nlSend(fd, msg);
   const rows: Array<Omit<IfAddress, 'dev'>> = [];
-  receive(fd, s, (t, p) => {
+  nlReceive(fd, s, (t, p) => {
     if (t === NLMSG_DONE) return false;
     if (t === NLMSG_ERROR) {
       const e = -p.readInt32LE(0);
-      if (e) throw new GodwitError(`list addresses: RTM_GETADDR: ${nameOf(e)}`);
+      if (e) throw new GodwitError(`list addresses: RTM_GETADDR: ${errnoName(e)}`);
       return false;
     }
     if (t !== RTM_NEWADDR || p.length < 8) return true;
@@ -337,13 +254,13 @@ export function addAddress(a: Cidr, dev: string): void {
   const what = `add ${show(a)} to ${dev}`;
   rtnl(what, (fd) => {
     const index = ifindexOf(fd, dev);
-    const e = request(fd, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, addressMessage(a, index, true));
+    const e = nlRequest(fd, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, addressMessage(a, index, true));
     if (e === EEXIST) {
       // fine when it is this interface that has it; anywhere else the kernel's word is kept
       const want = formatAddr(a.family, bytesOf(a));
       if (dumpAddresses(fd).some((x) => x.ifindex === index && x.family === a.family && x.addr === want)) return;
     }
-    if (e) throw new GodwitError(`${what}: RTM_NEWADDR: ${nameOf(e)}`);
+    if (e) throw new GodwitError(`${what}: RTM_NEWADDR: ${errnoName(e)}`);
   });
 }
 
@@ -356,13 +273,14 @@ export function removeAddress(a: Cidr, dev: string): void {
   checkDev(dev);
   const what = `remove ${show(a)} from ${dev}`;
   rtnl(what, (fd) => {
-    const e = request(fd, RTM_DELADDR, 0, addressMessage(a, ifindexOf(fd, dev), false));
-    if (e && e !== EADDRNOTAVAIL) throw new GodwitError(`${what}: RTM_DELADDR: ${nameOf(e)}`);
+    const e = nlRequest(fd, RTM_DELADDR, 0, addressMessage(a, ifindexOf(fd, dev), false));
+    if (e && e !== EADDRNOTAVAIL) throw new GodwitError(`${what}: RTM_DELADDR: ${errnoName(e)}`);
   });
 }
 
 /** Gratuitous ARP: a broadcast request whose sender and target are both the address. */
 function garp(a: Cidr, dev: string, count: number): void {
+  // kept: closing a packet socket waits for an RCU grace period (7 to 20 ms here), in the freeze
   withSocket(`announce ${show(a)} on ${dev}`, AF_PACKET, SOCK_DGRAM, 0, (fd) => {
     // protocol 0: the socket only sends, nothing is queued to it
     const index = ifindexOf(fd, dev), mac = macOf(fd, dev), ip = bytesOf(a);
@@ -383,7 +301,7 @@ function garp(a: Cidr, dev: string, count: number): void {
     ll.writeUInt8(6, 11);
     Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).copy(ll, 12);
     for (let i = 0; i < count; i++) sys('sendto(AF_PACKET)', NR.sendto, fd, addr(arp), arp.length, 0, addr(ll), ll.length);
-  });
+  }, true);
 }
 
 /** Unsolicited neighbour advertisement (RFC 4861 7.2.6) to all nodes, with Override set. */

@@ -1,7 +1,7 @@
 // IPv4/IPv6 sockets: TCP listeners (a server still accepts on the same address after restore),
 // UDP sockets bound and possibly connected, sockets not yet bound, and established TCP
 // connections, whose state tcp.ts moves by TCP repair under the network lock.
-import { readTcpTable } from '../proc/tcp.js';
+import { tcpSockets } from './diag.js';
 import { sys } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
 import type { FileEntry } from '../image/format.js';
@@ -15,7 +15,7 @@ const F_SETFL = 4, SOMAXCONN = 4096;
 
 /** Connections waiting to be accepted by a listener (its rx_queue in the namespace's TCP table). */
 function acceptQueue(ino: number): number {
-  return readTcpTable('self').find((r) => r.inode === ino)?.rxQueue ?? 0;
+  return tcpSockets('self').find((r) => r.inode === ino)?.rxQueue ?? 0;
 }
 
 export function dumpInet(pid: number, id: number, fdNum: number, dup: number, ino: number, flags: number, family: number, tcp: boolean): FileEntry {

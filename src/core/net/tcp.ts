@@ -6,7 +6,8 @@
 // is whole, repair mode ends and the connection goes on from the byte where it stopped. The
 // network lock (lock.ts) keeps the peer's packets away meanwhile.
 import { readdirSync, readlinkSync } from 'node:fs';
-import { readTcpTable, ipText, type TcpRow } from '../proc/tcp.js';
+import { ipText, type TcpRow } from '../proc/tcp.js';
+import { tcpSockets } from './diag.js';
 import { sys, sysTry, addr } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
 import { getInt, setInt, bindAnywhere, IPPROTO_TCP, AF_INET, AF_INET6 } from './sockopt.js';
@@ -31,7 +32,7 @@ const MSG_PEEK = 2, MSG_DONTWAIT = 0x40, EAGAIN = 11, F_SETFL = 4;
  */
 export function lockTargets(pids: number[]): { conns: Connection[]; endpoints: Endpoint[]; count: number } {
   const inodes = treeSockets(pids);
-  const rows = inodes.size ? readTcpTable(pids[0]!) : [];
+  const rows = inodes.size ? tcpSockets(pids[0]!) : [];
   // ports any socket of the namespace that is not the tree's holds (TIME_WAIT has no inode)
   const foreign = new Set(rows.filter((r) => r.inode !== 0 && !inodes.has(r.inode)).map((r) => r.localPort));
   const conns: Connection[] = [], endpoints = new Map<string, Endpoint>();
@@ -46,7 +47,7 @@ export function lockTargets(pids: number[]): { conns: Connection[]; endpoints: E
 /** How many established TCP connections these processes hold (in `pids[0]`'s network namespace). */
 export function countConnections(pids: number[]): number {
   const inodes = treeSockets(pids);
-  return inodes.size ? established(readTcpTable(pids[0]!), inodes).length : 0;
+  return inodes.size ? established(tcpSockets(pids[0]!), inodes).length : 0;
 }
 
 /**
@@ -57,7 +58,7 @@ export function countConnections(pids: number[]): number {
  */
 export function tcpFootprint(pids: number[]): { connections: number; addresses: string[]; loopbackPeers: string[] } {
   const inodes = treeSockets(pids);
-  const rows = inodes.size ? readTcpTable(pids[0]!) : [];
+  const rows = inodes.size ? tcpSockets(pids[0]!) : [];
   const mine = rows.filter((r) => inodes.has(r.inode) && (r.state === TCP_ESTABLISHED || r.state === TCP_LISTEN));
   const ends = new Set(mine.map((r) => `${r.local}|${r.localPort}`));
   const addresses = new Set<string>(), loopbackPeers: string[] = [];
