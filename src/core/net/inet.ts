@@ -38,10 +38,10 @@ export function dumpInet(pid: number, id: number, fdNum: number, dup: number, in
 }
 
 export function openInet(e: Extract<FileEntry, { kind: 'inet' }>): number {
-  if (e.tcp) return restoreTcp(e.family, e.local, e.peer, e.tcp, (fd) => applyOptions(fd, e.opts));
+  if (e.tcp) return restoreTcp(e.family, e.local, e.peer, e.tcp, (fd) => applyOptions(fd, e.family, e.type, e.opts));
   const fd = sys('socket', NR.socket, e.family, e.type | O.CLOEXEC, e.protocol);
   try {
-    applyOptions(fd, e.opts);
+    applyOptions(fd, e.family, e.type, e.opts);
     const port = e.local.length >= 4 ? Buffer.from(e.local).readUInt16BE(2) : 0;
     let bound = (): void => undefined;
     if (port) {

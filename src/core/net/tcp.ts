@@ -10,7 +10,7 @@ import { ipText, type TcpRow } from '../proc/tcp.js';
 import { tcpSockets } from './diag.js';
 import { sys, sysTry, addr } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
-import { getInt, setInt, bindAnywhere, IPPROTO_TCP, AF_INET, AF_INET6 } from './sockopt.js';
+import { getInt, setInt, getBytes, ioctlInt, bindAnywhere, IPPROTO_TCP, AF_INET, AF_INET6 } from './sockopt.js';
 import type { Connection, Endpoint } from './lock.js';
 import type { TcpState } from '../image/format.js';
 import { GodwitError, UnsupportedError } from '../errors.js';
@@ -100,18 +100,6 @@ export function connectionOf(local: Uint8Array, peer: Uint8Array): Connection {
   return { family, local: ip(l), localPort: l.readUInt16BE(2), peer: ip(p), peerPort: p.readUInt16BE(2) };
 }
 
-function ioctlInt(fd: number, req: number, what: string): number {
-  const v = Buffer.alloc(4);
-  sys(what, NR.ioctl, fd, req, addr(v));
-  return v.readInt32LE(0);
-}
-
-function getBytes(fd: number, opt: number, size: number, what: string): Buffer {
-  const v = Buffer.alloc(size), len = Buffer.alloc(4);
-  len.writeUInt32LE(size, 0);
-  sys(what, NR.getsockopt, fd, IPPROTO_TCP, opt, addr(v), addr(len));
-  return v.subarray(0, len.readUInt32LE(0));
-}
 
 function peek(fd: number, bytes: number): Buffer {
   const b = Buffer.alloc(bytes);
@@ -128,7 +116,7 @@ const u32 = (x: number): number => x >>> 0;
  * packets: otherwise data or an ACK arriving mid-way would change a queue already read.
  */
 export function dumpTcp(fd: number, where: string): TcpState {
-  const info = getBytes(fd, TCP.INFO, 104, 'getsockopt(TCP_INFO)');
+  const info = getBytes(fd, IPPROTO_TCP, TCP.INFO, 104, 'getsockopt(TCP_INFO)');
   const state = info[0]!;
   if (state !== TCP_ESTABLISHED) {
     throw new UnsupportedError(`${where}: a TCP connection in state ${TCP_STATES[state] ?? state} (closing or not yet open) is not supported yet`);
@@ -153,7 +141,7 @@ function readRepaired(fd: number, info: Buffer): TcpState {
   const recvQueue = peek(fd, ioctlInt(fd, SIOCINQ, 'ioctl(SIOCINQ)'));
   const options = info[5]!, wscale = info[6]!;
   const timestamps = (options & TCPI_OPT.TIMESTAMPS) !== 0;
-  const w = getBytes(fd, TCP.REPAIR_WINDOW, 20, 'getsockopt(TCP_REPAIR_WINDOW)');
+  const w = getBytes(fd, IPPROTO_TCP, TCP.REPAIR_WINDOW, 20, 'getsockopt(TCP_REPAIR_WINDOW)');
   return {
     sendSeq, recvSeq, sendQueue, unsentBytes: unsent, recvQueue,
     mss: getInt(fd, IPPROTO_TCP, TCP.MAXSEG),

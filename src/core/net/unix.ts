@@ -170,7 +170,7 @@ export class UnixMaker {
   }
 
   private finish(fd: number, e: UnixEntry): void {
-    applyOptions(fd, e.opts);
+    applyOptions(fd, AF_UNIX, e.type, e.opts);
     sys('fcntl(F_SETFL)', NR.fcntl, fd, F_SETFL, e.flags & SETFL_MASK);
   }
 }
