@@ -135,8 +135,12 @@ export class FdTableDumper {
   private where = new Map<number, string>();
 
   /** Sockets are examined through the agent's own duplicate of the very same socket. */
+  /** one pidfd per process, for all its sockets; closed with endRepair, which every dump calls */
+  private pidfds = new Map<number, number>();
+
   private socket(pid: number, id: number, fd: ProcFd, ino: number): FileEntry {
-    const pidfd = pidfdOpen(pid);
+    let pidfd = this.pidfds.get(pid);
+    if (pidfd === undefined) this.pidfds.set(pid, (pidfd = pidfdOpen(pid)));
     let dup = -1;
     try {
       dup = pidfdGetfd(pidfd, fd.fd);
@@ -155,7 +159,6 @@ export class FdTableDumper {
       throw new UnsupportedError(`process ${pid}: fd ${fd.fd} -> ${fd.link}: a socket of address family ${family} is not supported yet`);
     } finally {
       if (dup >= 0) close(dup);
-      close(pidfd);
     }
   }
 
@@ -170,6 +173,8 @@ export class FdTableDumper {
       close(fd);
     }
     this.repaired = [];
+    for (const fd of this.pidfds.values()) close(fd);
+    this.pidfds.clear();
   }
 
   /** File entries plus pipe contents; call after every process. */

@@ -1,8 +1,8 @@
 // The TCP sockets of a network namespace through sock_diag (NETLINK_SOCK_DIAG, inet_diag): what
 // /proc/net/tcp{,6} says, without formatting a line for each of the 262144 buckets of the hash
 // (5 ms a file here, inside the freeze); a netlink dump of both families takes a fraction of a
-// millisecond. The netlink socket sees the namespace of the thread that makes it: for another
-// namespace, /proc/PID/net/tcp is read instead.
+// millisecond for a few sockets, a// few milliseconds for thousands. The netlink socket sees the namespace of the thread that makes
+// it: for another namespace, /proc/PID/net/tcp is read instead.
 import { readlinkSync } from 'node:fs';
 import { readTcpTable, ipText, type TcpRow } from '../proc/tcp.js';
 import { errnoName } from '../sys/errno.js';
@@ -15,10 +15,24 @@ const NETLINK_SOCK_DIAG = 4, SOCK_DIAG_BY_FAMILY = 20;
 // and a busy server has many
 const STATES = 0xffffffff & ~((1 << 6) | (1 << 12));
 
-/** The TCP sockets of `pid`'s network namespace (`self`: godwit's own), as readTcpTable gives them. */
-export function tcpSockets(pid: number | 'self'): TcpRow[] {
-  if (pid !== 'self' && netnsOf(pid) !== netnsOf('thread-self')) return readTcpTable(pid);
-  return withSocket('sock_diag', AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG, (fd) => [...dump(fd, AF_INET), ...dump(fd, AF_INET6)]);
+/**
+ * The TCP sockets among `inodes` (a tree's) in `pid`'s network namespace, as readTcpTable gives
+ * them, and the local ports the namespace's other sockets hold. Only the tree's are made into rows:
+ * a server's namespace may hold thousands of others.
+ */
+export function tcpSocketsOf(pid: number, inodes: Set<number>): { rows: TcpRow[]; foreignPorts: Set<number> } {
+  const rows: TcpRow[] = [], foreignPorts = new Set<number>();
+  // TIME_WAIT has no inode, and holds no port against a tree's socket
+  const take = (inode: number, port: number, make: () => TcpRow): void => {
+    if (inodes.has(inode)) rows.push(make());
+    else if (inode !== 0) foreignPorts.add(port);
+  };
+  if (netnsOf(pid) !== netnsOf('thread-self')) {
+    for (const r of readTcpTable(pid)) take(r.inode, r.localPort, () => r);
+  } else {
+    withSocket('sock_diag', AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG, (fd) => { dump(fd, AF_INET, take); dump(fd, AF_INET6, take); });
+  }
+  return { rows, foreignPorts };
 }
 
 function netnsOf(who: number | 'thread-self'): string {
@@ -34,10 +48,9 @@ function request(family: number): Buffer {
   return r;
 }
 
-function dump(fd: number, family: number): TcpRow[] {
+function dump(fd: number, family: number, take: (inode: number, port: number, make: () => TcpRow) => void): void {
   const { msg, seq } = nlmsg(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, request(family));
   nlSend(fd, msg);
-  const rows: TcpRow[] = [];
   nlReceive(fd, seq, (type, p) => {
     if (type === NLMSG_DONE) return false;
     if (type === NLMSG_ERROR) {
@@ -48,10 +61,9 @@ function dump(fd: number, family: number): TcpRow[] {
       return false;
     }
     if (type !== SOCK_DIAG_BY_FAMILY || p.length < 72) return true;
-    rows.push(row(p));
+    take(p.readUInt32LE(68), p.readUInt16BE(4), () => row(p));
     return true;
   });
-  return rows;
 }
 
 /**

@@ -1,21 +1,23 @@
 // IPv4/IPv6 sockets: TCP listeners (a server still accepts on the same address after restore),
 // UDP sockets bound and possibly connected, sockets not yet bound, and established TCP
 // connections, whose state tcp.ts moves by TCP repair under the network lock.
-import { tcpSockets } from './diag.js';
 import { sys } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
 import type { FileEntry } from '../image/format.js';
 import { O, SETFL_MASK } from '../files/flags.js';
-import { getInt, readOptions, applyOptions, bindAnywhere, sockName, describeAddr, SOL_SOCKET, SO, SOCK_STREAM, SOCK_DGRAM } from './sockopt.js';
+import { getInt, getBytes, readOptions, applyOptions, bindAnywhere, sockName, describeAddr, SOL_SOCKET, SO, SOCK_STREAM, SOCK_DGRAM, IPPROTO_TCP } from './sockopt.js';
 import { UnsupportedError, GodwitError } from '../errors.js';
 import { addr } from '../sys/libc.js';
 import { dumpTcp, restoreTcp } from './tcp.js';
 
-const F_SETFL = 4, SOMAXCONN = 4096;
+const F_SETFL = 4, SOMAXCONN = 4096, TCP_INFO = 11;
 
-/** Connections waiting to be accepted by a listener (its rx_queue in the namespace's TCP table). */
-function acceptQueue(ino: number): number {
-  return tcpSockets('self').find((r) => r.inode === ino)?.rxQueue ?? 0;
+/**
+ * Connections waiting to be accepted by a listener: of a listening socket, TCP_INFO's
+ * tcpi_unacked is its accept queue (sk_ack_backlog).
+ */
+function acceptQueue(fd: number): number {
+  return getBytes(fd, IPPROTO_TCP, TCP_INFO, 104, 'getsockopt(TCP_INFO)').readUInt32LE(24);
 }
 
 export function dumpInet(pid: number, id: number, fdNum: number, dup: number, ino: number, flags: number, family: number, tcp: boolean): FileEntry {
@@ -29,7 +31,7 @@ export function dumpInet(pid: number, id: number, fdNum: number, dup: number, in
   }
   if (type !== SOCK_STREAM && type !== SOCK_DGRAM) throw new UnsupportedError(`${where}: socket type ${type} is not supported yet`);
   if (listening) {
-    const waiting = acceptQueue(ino);
+    const waiting = type === SOCK_STREAM ? acceptQueue(dup) : 0;
     if (waiting) throw new UnsupportedError(`${where}: ${waiting} connection(s) wait to be accepted and would be reset; try again`);
   }
   return {

@@ -5,9 +5,10 @@
 // made in repair mode is given all of that back and connected without a handshake; once the tree
 // is whole, repair mode ends and the connection goes on from the byte where it stopped. The
 // network lock (lock.ts) keeps the peer's packets away meanwhile.
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { fdLink } from '../proc/fd.js';
 import { ipText, type TcpRow } from '../proc/tcp.js';
-import { tcpSockets } from './diag.js';
+import { tcpSocketsOf } from './diag.js';
 import { sys, sysTry, addr } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
 import { getInt, setInt, getBytes, ioctlInt, bindAnywhere, IPPROTO_TCP, AF_INET, AF_INET6 } from './sockopt.js';
@@ -31,14 +32,11 @@ const MSG_PEEK = 2, MSG_DONTWAIT = 0x40, EAGAIN = 11, F_SETFL = 4;
  * apart where some other process shares the port.
  */
 export function lockTargets(pids: number[]): { conns: Connection[]; endpoints: Endpoint[]; count: number } {
-  const inodes = treeSockets(pids);
-  const rows = inodes.size ? tcpSockets(pids[0]!) : [];
-  // ports any socket of the namespace that is not the tree's holds (TIME_WAIT has no inode)
-  const foreign = new Set(rows.filter((r) => r.inode !== 0 && !inodes.has(r.inode)).map((r) => r.localPort));
+  const { rows, foreignPorts } = treeTcp(pids);
   const conns: Connection[] = [], endpoints = new Map<string, Endpoint>();
-  const all = established(rows, inodes);
+  const all = established(rows);
   for (const c of all) {
-    if (foreign.has(c.localPort)) conns.push(c);
+    if (foreignPorts.has(c.localPort)) conns.push(c);
     else endpoints.set(`${c.family}/${c.local}/${c.localPort}`, { family: c.family, addr: c.local, port: c.localPort });
   }
   return { conns, endpoints: [...endpoints.values()], count: all.length };
@@ -46,8 +44,7 @@ export function lockTargets(pids: number[]): { conns: Connection[]; endpoints: E
 
 /** How many established TCP connections these processes hold (in `pids[0]`'s network namespace). */
 export function countConnections(pids: number[]): number {
-  const inodes = treeSockets(pids);
-  return inodes.size ? established(tcpSockets(pids[0]!), inodes).length : 0;
+  return established(treeTcp(pids).rows).length;
 }
 
 /**
@@ -57,9 +54,7 @@ export function countConnections(pids: number[]): number {
  * so those cannot move).
  */
 export function tcpFootprint(pids: number[]): { connections: number; addresses: string[]; loopbackPeers: string[] } {
-  const inodes = treeSockets(pids);
-  const rows = inodes.size ? tcpSockets(pids[0]!) : [];
-  const mine = rows.filter((r) => inodes.has(r.inode) && (r.state === TCP_ESTABLISHED || r.state === TCP_LISTEN));
+  const mine = treeTcp(pids).rows.filter((r) => r.state === TCP_ESTABLISHED || r.state === TCP_LISTEN);
   const ends = new Set(mine.map((r) => `${r.local}|${r.localPort}`));
   const addresses = new Set<string>(), loopbackPeers: string[] = [];
   for (const r of mine) {
@@ -74,9 +69,15 @@ export function tcpFootprint(pids: number[]): { connections: number; addresses: 
 
 const isLoopback = (a: string): boolean => a.startsWith('127.') || a === '::1';
 
-function established(rows: TcpRow[], inodes: Set<number>): Connection[] {
-  return rows.filter((r) => r.state === TCP_ESTABLISHED && inodes.has(r.inode))
+function established(rows: TcpRow[]): Connection[] {
+  return rows.filter((r) => r.state === TCP_ESTABLISHED)
     .map((r) => ({ family: r.family, local: r.local, localPort: r.localPort, peer: r.peer, peerPort: r.peerPort }));
+}
+
+/** The TCP sockets these processes hold, in `pids[0]`'s network namespace, and the ports other sockets there hold. */
+function treeTcp(pids: number[]): { rows: TcpRow[]; foreignPorts: Set<number> } {
+  const inodes = treeSockets(pids);
+  return inodes.size ? tcpSocketsOf(pids[0]!, inodes) : { rows: [], foreignPorts: new Set() };
 }
 
 function treeSockets(pids: number[]): Set<number> {
@@ -84,7 +85,7 @@ function treeSockets(pids: number[]): Set<number> {
   for (const pid of pids) {
     for (const f of readdirSync(`/proc/${pid}/fd`)) {
       try {
-        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${f}`));
+        const m = /^socket:\[(\d+)\]$/.exec(fdLink(pid, Number(f)));
         if (m) inodes.add(Number(m[1]));
       } catch { /* closed meanwhile: the tree is frozen, so not ours */ }
     }

@@ -10,7 +10,7 @@ export const NR = {
   setresuid: 117, setresgid: 119, getpgid: 121, getsid: 124, capget: 125, capset: 126,
   rt_sigpending: 127, rt_sigqueueinfo: 129, sigaltstack: 131, personality: 135, prctl: 157,
   arch_prctl: 158, chroot: 161, gettid: 186, tkill: 200, futex: 202, set_tid_address: 218,
-  clock_gettime: 228, exit_group: 231, tgkill: 234, openat: 257, set_robust_list: 273,
+  clock_gettime: 228, exit_group: 231, tgkill: 234, openat: 257, readlinkat: 267, set_robust_list: 273,
   get_robust_list: 274, tee: 276, dup3: 292, pipe2: 293, rt_tgsigqueueinfo: 297, prlimit64: 302,
   process_vm_readv: 310, process_vm_writev: 311, kcmp: 312, memfd_create: 319, userfaultfd: 323,
   rseq: 334, pidfd_open: 434, clone3: 435, close_range: 436, pidfd_getfd: 438,
