@@ -54,7 +54,7 @@ export function hookEnv(phase: HookPhase, c: HookContext): Record<string, string
  * Run a hook to its end. It fails on a non-zero exit, a signal, or `timeoutMs` (then it is
  * killed); the error carries the last line it wrote. Its output goes to the log, line by line.
  */
-export function runHook(path: string, phase: HookPhase, c: HookContext, timeoutMs: number): Promise<number> {
+export function runHook(path: string, phase: HookPhase, c: HookContext, timeoutMs: number, signal?: AbortSignal): Promise<number> {
   const log = logger('hook');
   const t0 = performance.now();
   return new Promise<number>((resolve, reject) => {
@@ -71,6 +71,10 @@ export function runHook(path: string, phase: HookPhase, c: HookContext, timeoutM
     const timer = setTimeout(() => { p.kill('SIGKILL'); }, timeoutMs);
     let timedOut = false;
     timer.unref();
+    // a migration called off does not leave its hook behind
+    const stop = (): void => { p.kill('SIGKILL'); };
+    signal?.addEventListener('abort', stop, { once: true });
+    p.on('close', () => signal?.removeEventListener('abort', stop));
     p.on('error', (e) => { clearTimeout(timer); reject(new GodwitError(`the ${phase} hook ${path} did not start: ${e.message}`)); });
     p.on('exit', (code, signal) => {
       clearTimeout(timer);

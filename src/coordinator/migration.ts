@@ -302,7 +302,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     ])), o.signal);
     const failed = moved.find((x): x is PromiseRejectedResult => x.status === 'rejected');
     if (failed) throw failed.reason;
-    if (o.hookPreRestore) await unlessInterrupted(runHook(o.hookPreRestore, 'pre-restore', hook, o.hookTimeoutMs ?? HOOK_TIMEOUT_MS), o.signal);
+    if (o.hookPreRestore) await unlessInterrupted(runHook(o.hookPreRestore, 'pre-restore', hook, o.hookTimeoutMs ?? HOOK_TIMEOUT_MS, o.signal), o.signal);
     const handoverMs = performance.now() - tHand;
 
     // ---- resume: the commit point

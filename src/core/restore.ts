@@ -110,14 +110,14 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
   // seeds grown during pre-copy, if the tree kept its shape; otherwise they are gone by now
   const pre = opts.prebuilt?.adopt(img) ?? null;
   ensurePidsFree(img, opts.pidWaitMs ?? 10_000, new Set(pre?.seeds.created));
-  // before any socket exists: on another host than the dump's, a packet of the connections
-  // would otherwise meet a port with nothing behind it, or a socket still in repair
-  const held = img.inventory.netLock ? NetworkLock.hold(img.inventory.netLock) : null;
   const files = new FileOpener(img.files, img.dir, opts.shellJob);
   const sender = new FdSender();
   const b = pre?.seeds ?? new SeedTree(img.pstree.entries, [...img.cores.values()].map((c) => c.mm.vmas));
   const root = img.pstree.entries[0]!;
   if (!opts.detach) sys('prctl(PR_SET_CHILD_SUBREAPER)', NR.prctl, PR_SET_CHILD_SUBREAPER, 1);
+  // before any socket exists: on another host than the dump's, a packet of the connections
+  // would otherwise meet a port with nothing behind it, or a socket still in repair
+  const held = img.inventory.netLock ? NetworkLock.hold(img.inventory.netLock) : null;
   try {
     files.openAll();
     let t = performance.now();
