@@ -29,6 +29,7 @@ import { cancel } from './ops/cancel.js';
 import { probe, admit } from './ops/survey.js';
 import { throttle } from './ops/throttle.js';
 import { address } from './ops/address.js';
+import { processes } from './ops/processes.js';
 import { settle, resume } from './ops/settle.js';
 
 export interface AgentOptions {
@@ -175,6 +176,7 @@ export class Agent {
       case 'settle': return settle(this.ctx, req.args as OpArgs['settle']);
       case 'resume': return resume(this.ctx, req.args as OpArgs['resume']);
       case 'address': return address(this.ctx, req.args as OpArgs['address']);
+      case 'processes': return processes();
     }
   }
 

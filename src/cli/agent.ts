@@ -11,10 +11,10 @@ import { setLogger } from '../core/log.js';
 import { requireRoot } from '../core/privileges.js';
 
 /** ADDR, ADDR:PORT, [V6] or [V6]:PORT. */
-export function parseListen(s: string): { host: string; port: number } {
+export function parseListen(s: string, defaultPort = DEFAULT_PORT): { host: string; port: number } {
   const m = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(s) ?? /^([^:\s]+)(?::(\d+))?$/.exec(s);
   if (!m || !m[1]) throw new GodwitError(`--listen ${s}: give ADDRESS or ADDRESS:PORT (IPv6 as [ADDRESS]:PORT)`, 2);
-  const port = m[2] === undefined ? DEFAULT_PORT : Number(m[2]);
+  const port = m[2] === undefined ? defaultPort : Number(m[2]);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GodwitError(`--listen ${s}: bad port`, 2);
   return { host: m[1], port };
 }

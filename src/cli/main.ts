@@ -13,6 +13,7 @@ import { preDumpCommand } from './predump.js';
 import { untrackCommand } from './untrack.js';
 import { agentCommand } from './agent.js';
 import { migrateCommand } from './migrate.js';
+import { coordinatorCommand } from './coordinator.js';
 import type { CommandModule } from './command.js';
 
 let verbose = 0;
@@ -35,7 +36,7 @@ function fail(e: unknown): never {
   process.exit(70);
 }
 
-const commands: CommandModule[] = [checkCommand, preDumpCommand, dumpCommand, restoreCommand, inspectCommand, untrackCommand, agentCommand, migrateCommand];
+const commands: CommandModule[] = [checkCommand, preDumpCommand, dumpCommand, restoreCommand, inspectCommand, untrackCommand, agentCommand, migrateCommand, coordinatorCommand];
 
 async function main(): Promise<void> {
   let y: Argv = yargs(hideBin(process.argv))

@@ -108,11 +108,13 @@ export interface OpArgs {
    * holds it and announces it (gratuitous ARP, unsolicited neighbour advertisement)
    */
   address: { action: 'list' | 'add' | 'remove'; cidr?: string };
+  /** any: the processes of this host (its PID namespace), kernel threads left out */
+  processes: Record<string, never>;
 }
 
 export type OpName = keyof OpArgs;
 export const OPS: readonly OpName[] = [
-  'check', 'status', 'expect', 'predump', 'dump', 'receive', 'restore', 'cancel', 'probe', 'admit', 'throttle', 'settle', 'resume', 'address',
+  'check', 'status', 'expect', 'predump', 'dump', 'receive', 'restore', 'cancel', 'probe', 'admit', 'throttle', 'settle', 'resume', 'address', 'processes',
 ];
 export type Compression = 'auto' | 'lz4' | 'none';
 
@@ -274,6 +276,7 @@ function checkArgs(op: OpName, a: Record<string, unknown>): void {
     case 'admit': checkSurvey(a.survey); return;
     case 'throttle': need(isMigrationId(a.migration) && isInt(a.pid, 1, 1 << 30) && isInt(a.percent, 0, 99), 'throttle'); return;
     case 'settle': need(isMigrationId(a.migration) && (a.outcome === 'kill' || a.outcome === 'resume'), 'settle'); return;
+    case 'processes': return;
     case 'address':
       need(a.action === 'list' || ((a.action === 'add' || a.action === 'remove') && isStr(a.cidr, 64)), 'address');
       return;
