@@ -50,6 +50,14 @@ async function main(): Promise<void> {
     .help()
     .alias('h', 'help')
     .version()
+    .epilog([
+      'Three ways to migrate a process, one state machine:',
+      '  the command line:  godwit migrate --pid 4242 --from hostA --to hostB',
+      '  the coordinator:   godwit coordinator --listen 127.0.0.1:7750 --hosts /etc/godwit/hosts',
+      '                     then the dashboard at http://127.0.0.1:7750/, or POST /api/migrations',
+      '  Ansible:           ansible-playbook deploy/ansible/migrate.yml -e godwit_pid=4242 -e godwit_from=hostA -e godwit_to=hostB',
+      'Agents run on every host: godwit agent --listen ADDRESS --token-file /etc/godwit/token',
+    ].join('\n'))
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
       if (err) fail(err);
