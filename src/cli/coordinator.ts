@@ -71,8 +71,9 @@ export const coordinatorCommand: CommandModule = {
     const runner = new Runner(history, { hosts: hostsFile.hosts, credentials, hooks, emit: (e) => server?.broadcast(e) });
     const watcher = new HostWatcher([...hostsFile.hosts.values()], credentials, (hosts) => server?.broadcast({ type: 'hosts', hosts }));
     server = new CoordinatorServer({ ...listen, ...(token ? { token } : {}), ...(tls ? { tls } : {}), hosts: hostsFile.hosts, credentials, history, runner, watcher });
-    const addr = await server.listen();
+    // the first check before the first client: /api/hosts never says "not checked yet"
     await watcher.start();
+    const addr = await server.listen();
     if (!token) log.warn({ tokenFile }, 'no token: only loopback clients get in');
     if (!loopbackOnly && !tls) log.warn({}, 'the API is served over plain HTTP beyond loopback: the token crosses the network in clear; give --tls-cert and --tls-key');
     log.info({ address: addr.address, port: addr.port, hosts: [...hostsFile.hosts.keys()], db }, 'coordinator listening');
