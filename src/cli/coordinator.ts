@@ -81,7 +81,11 @@ export const coordinatorCommand: CommandModule = {
       const stop = (): void => {
         log.info({}, 'stopping: running migrations roll back');
         watcher.stop();
-        void runner.stop().then(() => server!.close()).then(() => { history.close(); resolve(0); });
+        // new migrations are refused from here; those running roll back and are recorded
+        const rolled = runner.stop();
+        void Promise.all([rolled, server!.close()])
+          .catch((e: unknown) => log.error({ err: (e as Error).message }, 'stopping'))
+          .finally(() => { history.close(); resolve(0); });
       };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);

@@ -155,13 +155,15 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     o.onProgress?.({ ...progress, ...(message ? { message } : {}) });
   };
   const clients: AgentClient[] = [];
-  let committed = false;
+  let committed = false, ended = false;
 
   try {
     show({ phase: 'connect' });
+    // a connection that completes after the migration ended (interrupted while connecting) is closed at once
+    const keep = (c: AgentClient): AgentClient => { if (ended) c.close(); else clients.push(c); return c; };
     const [src, dst] = await unlessInterrupted(Promise.all([
-      AgentClient.connect(o.from.url, o.fromClient).then((c) => (clients.push(c), c)),
-      AgentClient.connect(o.to.url, o.toClient).then((c) => (clients.push(c), c)),
+      AgentClient.connect(o.from.url, o.fromClient).then(keep),
+      AgentClient.connect(o.to.url, o.toClient).then(keep),
     ]), o.signal).catch((e: unknown) => {
       if (e instanceof Interrupted) throw e;
       report.outcome = 'refused';
@@ -379,6 +381,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     const pages = report.iterations.reduce((s, i) => s + i.pagesBytes, 0) + (report.final?.pagesBytes ?? 0);
     const wire = report.iterations.reduce((s, i) => s + i.wireBytes, 0) + (report.final?.wireBytes ?? 0);
     report.compressionRatio = pages ? Math.round((wire / pages) * 1000) / 1000 : 1;
+    ended = true;
     for (const c of clients) c.close();
   }
 }

@@ -107,7 +107,10 @@ async function checkNetwork(
   const [have, there] = await Promise.all([list(src), list(dst)]);
   for (const m of moves) {
     const cidr = `${m.addr}/${m.prefix}`;
-    if (!have.some((a) => sameAddress(a.addr, m.addr))) problems.push(`--move-ip ${cidr}: the source does not have ${m.addr}`);
+    const held = have.find((a) => sameAddress(a.addr, m.addr));
+    if (!held) problems.push(`--move-ip ${cidr}: the source does not have ${m.addr}`);
+    // the address moves as it is: a rollback puts back exactly what was taken
+    else if (held.prefix !== m.prefix) problems.push(`--move-ip ${cidr}: the source holds it as ${held.addr}/${held.prefix}`);
     if (there.some((a) => sameAddress(a.addr, m.addr))) problems.push(`--move-ip ${cidr}: the destination already has ${m.addr}`);
     else if (!there.some((a) => inNetwork(m.addr, a))) problems.push(`--move-ip ${cidr}: no interface of the destination is on the network of ${m.addr}`);
   }

@@ -18,6 +18,9 @@ const KNOWN = ['pid', 'from', 'to', 'maxDowntimeMs', 'maxIterations', 'maxPrecop
 
 function bad(message: string): never { throw new GodwitError(message, 2); }
 
+/** the kernel's limit (PID_MAX_LIMIT on 64-bit) */
+const PID_MAX = 4_194_304;
+
 function num(v: unknown, name: string, min: number, max: number, dflt: number): number {
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) bad(`${name}: give a number from ${min} to ${max}`);
@@ -35,7 +38,7 @@ export function parseRequest(body: unknown, hosts: ReadonlySet<string>): Migrati
   const b = body as Record<string, unknown>;
   const unknown = Object.keys(b).filter((k) => !KNOWN.includes(k));
   if (unknown.length) bad(`unknown option${unknown.length > 1 ? 's' : ''} ${unknown.slice(0, 5).join(', ')} (known: ${KNOWN.join(', ')})`);
-  if (!Number.isInteger(b.pid) || (b.pid as number) < 1) bad('pid: give a process ID');
+  if (!Number.isInteger(b.pid) || (b.pid as number) < 1 || (b.pid as number) > PID_MAX) bad('pid: give a process ID');
   const host = (k: 'from' | 'to'): string => {
     const h = b[k];
     if (typeof h !== 'string' || !hosts.has(h)) bad(`${k}: give a host of the hosts file (${[...hosts].join(', ')})`);
@@ -47,7 +50,10 @@ export function parseRequest(body: unknown, hosts: ReadonlySet<string>): Migrati
   if (compress !== 'auto' && compress !== 'lz4' && compress !== 'none') bad('compress: auto, lz4 or none');
   const size = (v: unknown, name: string, min: number, parse: (s: string) => number): number => {
     if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v === 0 || v >= min ? v : bad(`${name}: at least ${min}`);
-    if (typeof v === 'string') return parse(v);
+    if (typeof v === 'string') {
+      // the parsers speak of command-line flags; here the option has its JSON name
+      try { return parse(v); } catch (e) { return bad(`${name}: ${(e as Error).message.replace(/^--\S+ /, '')}`); }
+    }
     return bad(`${name}: give a size such as "200M", or a number of bytes`);
   };
   if (b.moveIps !== undefined && (!Array.isArray(b.moveIps) || b.moveIps.length > 16 || !b.moveIps.every((x) => typeof x === 'string'))) bad('moveIps: give a list of ADDRESS/PREFIX');

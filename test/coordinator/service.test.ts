@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { buildProgram, askVerdict, notPassing, waitForLog, sleep } from '../lib/harness.js';
 import { simulatedHosts } from '../lib/hosts.js';
 import { startCoordinator } from '../lib/coordinator.js';
@@ -49,13 +50,24 @@ test('godwit coordinator: hosts, processes, access, a migration over HTTP with i
   const login = await call(`${wire}/?token=${encodeURIComponent(c.token.toString())}`);
   assert.equal(login.status, 302);
   const cookie = login.headers.get('set-cookie')!;
-  assert.match(cookie, /HttpOnly; SameSite=Strict/);
+  assert.match(cookie, /^godwit_session=[0-9a-f]{64}; HttpOnly; SameSite=Strict/);
+  assert.ok(!cookie.includes(c.token.toString()), 'the token itself went into a cookie');
   assert.equal((await call(`${wire}/metrics`, { headers: { cookie: cookie.split(';')[0]! } })).status, 200);
   // fetch may not set Host: a plain request does, as a browser does for a rebound name
   const rebound = await new Promise<number>((resolve, reject) => {
     request({ host: '127.0.0.1', port: co.port, path: '/api/hosts', headers: { host: `evil.example:${co.port}` } }, (r) => { r.resume(); resolve(r.statusCode ?? 0); }).on('error', reject).end();
   });
   assert.equal(rebound, 401, 'DNS rebinding onto loopback');
+  assert.equal((await call(`${api}/api/hosts`, { headers: { 'x-forwarded-for': '203.0.113.9' } })).status, 401, 'a reverse proxy on loopback speaks for others');
+  // a request line that is no URL gets an answer, and the service lives on
+  const raw = await new Promise<string>((resolve) => {
+    const sock = connect(co.port, '127.0.0.1', () => sock.end(`GET //[ HTTP/1.1\r\nHost: 127.0.0.1:${co.port}\r\n\r\n`));
+    let got = '';
+    sock.on('data', (d) => { got += d.toString(); });
+    sock.on('close', () => resolve(got));
+  });
+  assert.match(raw, /^HTTP\/1\.1 400/);
+  assert.equal((await call(`${api}/api/migrations?limit=1.5`)).status, 400);
 
   // bad requests: one clear line each
   for (const [body, re] of [
@@ -114,6 +126,7 @@ test('godwit coordinator: hosts, processes, access, a migration over HTTP with i
   const bid = (back.body.migration as { id: string }).id;
   assert.equal((await post(`${api}/api/migrations`, { pid: target.nsPid, from: 'b', to: 'a' })).status, 409, 'two migrations of one process');
   for (let i = 0; i < 100 && !events.some((e) => e.type === 'progress' && e.id === bid && (e.progress as Json).phase === 'precopy'); i++) await sleep(100);
+  assert.equal((await call(`${api}/api/migrations/${bid}/cancel`, { method: 'POST' })).status, 400, 'a cancel that is not JSON (a cross-site form)');
   assert.equal((await post(`${api}/api/migrations/${bid}/cancel`, {})).status, 200);
   const cancelled = await ended(bid, 60_000);
   assert.equal(cancelled.outcome, 'interrupted', JSON.stringify(cancelled).slice(0, 1000));

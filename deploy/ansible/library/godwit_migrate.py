@@ -259,12 +259,14 @@ def main():
             nonlocal timed_out
             if proc.poll() is None:
                 timed_out = True
-                proc.send_signal(signal.SIGINT)  # godwit rolls back: the process stays on the source
+                # to the whole group (it runs in a session of its own): a wrapper script's node
+                # gets it too. godwit rolls back: the process stays on the source
+                os.killpg(proc.pid, signal.SIGINT)
                 deadline = time.time() + 60
                 while proc.poll() is None and time.time() < deadline:
                     time.sleep(0.2)
                 if proc.poll() is None:
-                    proc.kill()
+                    os.killpg(proc.pid, signal.SIGKILL)
         timer = threading.Timer(p['timeout'], on_timeout)
         timer.daemon = True
         timer.start()

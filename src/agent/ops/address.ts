@@ -4,7 +4,7 @@
 // The address comes from the network: it is parsed strictly, and it only ever goes on an interface
 // that already serves its network.
 import { GodwitError } from '../../core/errors.js';
-import { parseCidr, listAddresses, holderOf, interfaceFor, addAddress, removeAddress, announce, type IfAddress } from '../../core/net/address.js';
+import { parseCidr, listAddresses, holderOf, networkFor, addAddress, removeAddress, announce, type IfAddress } from '../../core/net/address.js';
 import type { AgentContext } from '../context.js';
 import type { OpArgs } from '../../pageserver/protocol.js';
 
@@ -22,12 +22,16 @@ export function address(ctx: AgentContext, args: OpArgs['address']): AddressAnsw
   if (args.action === 'remove') {
     const holder = holderOf(a);
     if (!holder) return { dev: null };
-    removeAddress(a, holder.dev);
+    // as held here: the kernel matches the prefix too
+    removeAddress({ ...a, prefix: holder.prefix }, holder.dev);
     ctx.log.info({ address: cidr, dev: holder.dev }, 'address removed');
     return { dev: holder.dev };
   }
-  const dev = holderOf(a)?.dev ?? interfaceFor(a);
+  const net = holderOf(a) ? null : networkFor(a);
+  const dev = holderOf(a)?.dev ?? net?.dev;
   if (!dev) throw new GodwitError(`no interface of this host is on the network of ${cidr}`);
+  // a prefix wider than the network it joins would route more than that network through it
+  if (net && a.prefix < net.prefix) throw new GodwitError(`${cidr} is wider than the network it joins here (${net.addr}/${net.prefix} on ${net.dev})`);
   addAddress(a, dev);
   announce(a, dev);
   ctx.log.info({ address: cidr, dev }, 'address added and announced');

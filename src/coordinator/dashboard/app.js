@@ -301,6 +301,8 @@ function renderProcs() {
           el('td', { class: 'mono' }, x.state ?? ''),
           el('td', { class: 'act' }, busy.has(x.pid)
             ? el('span', { class: 'badge info' }, 'migrating')
+            : x.godwit
+            ? el('span', { class: 'badge', title: 'godwit itself (its agent, or the host\'s init) does not move' }, 'godwit')
             : el('button', { type: 'button', class: 'small-btn', testid: `migrate-${x.pid}`, disabled: !others.length, onclick: () => openMigrate(p.host, x) }, 'Migrate…')),
         ))),
       ),
@@ -624,7 +626,7 @@ async function cancelRun(id) {
   b.disabled = true;
   setText(b, 'Cancelling…');
   try {
-    await api('POST', `/api/migrations/${encodeURIComponent(id)}/cancel`);
+    await api('POST', `/api/migrations/${encodeURIComponent(id)}/cancel`, {});
     setText(byTestid('message', r.node), 'Cancel requested: rolling back…');
   } catch (e) {
     setText(byTestid('message', r.node), `Cannot cancel: ${e.message}`);

@@ -58,13 +58,22 @@ export class HostWatcher {
     if (after !== before) this.onChange(this.list());
   }
 
+  private inFlight = new Set<string>();
+
   private async check(h: HostEntry): Promise<void> {
+    // an agent that accepts and then stalls must not pile up checks
+    if (this.inFlight.has(h.name)) return;
+    this.inFlight.add(h.name);
     const t0 = performance.now();
     let client: AgentClient | undefined;
+    let timer: NodeJS.Timeout | undefined;
     const was = this.health.get(h.name)!;
     try {
       client = await AgentClient.connect(h.url, { ...this.credentials(h), connectTimeoutMs: 3000 });
-      const st = (await client.call('status', {})) as StatusReport;
+      const st = (await Promise.race([
+        client.call('status', {}),
+        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('no answer to status in 5 s')), 5000); }),
+      ])) as StatusReport;
       this.health.set(h.name, {
         up: true, checkedAt: Date.now(), latencyMs: Math.round((performance.now() - t0) * 10) / 10,
         hostname: client.peer.host.hostname, kernel: client.peer.host.kernel, godwit: st.godwit, running: st.operations.length,
@@ -74,7 +83,9 @@ export class HostWatcher {
       this.health.set(h.name, { up: false, checkedAt: Date.now(), error: errorMessage(e) });
       if (was.up || !was.checkedAt) this.log.warn({ host: h.name, err: errorMessage(e) }, 'agent down');
     } finally {
+      clearTimeout(timer);
       client?.close();
+      this.inFlight.delete(h.name);
     }
   }
 }

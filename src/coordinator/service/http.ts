@@ -6,7 +6,7 @@
 import { createServer as createHttp, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import { readFileSync } from 'node:fs';
-import { timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { GodwitError, errorMessage } from '../../core/errors.js';
@@ -42,7 +42,14 @@ const FILES: Record<string, { file: string; type: string }> = {
   '/dashboard/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/dashboard/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
 };
-const MAX_BODY = 64 * 1024;
+const MAX_BODY = 64 * 1024, MAX_BUFFERED = 1 << 20, MAX_STREAMS = 100, PING_MS = 30_000, AGENT_CALL_MS = 10_000, SESSION_S = 12 * 3600;
+
+const same = (a: Buffer, b: Buffer): boolean => a.length === b.length && timingSafeEqual(a, b);
+
+function withTimeout<T>(p: Promise<T>, ms: number, why: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new GodwitError(why)), ms); })]).finally(() => clearTimeout(timer));
+}
 
 const isLoopback = (a: string | undefined): boolean => !!a && (/^(::ffff:)?127\./.test(a) || a === '::1');
 
@@ -64,11 +71,18 @@ export class CoordinatorServer {
   /** Push an event to every open event stream. */
   broadcast(e: ServiceEvent | { type: 'hosts'; hosts: HostView[] }): void {
     const text = JSON.stringify(e);
-    for (const ws of this.wss.clients) if (ws.readyState === ws.OPEN) ws.send(text);
+    for (const ws of this.wss.clients) {
+      if (ws.readyState !== ws.OPEN) continue;
+      // a reader that does not keep up is let go rather than buffered without end
+      if (ws.bufferedAmount > MAX_BUFFERED) { ws.terminate(); continue; }
+      ws.send(text);
+    }
   }
 
   async listen(): Promise<AddressInfo> {
-    const handler = (req: IncomingMessage, res: ServerResponse): void => { void this.handle(req, res); };
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
+      this.handle(req, res).catch((e: unknown) => { this.log.warn({ err: errorMessage(e) }, 'request dropped'); res.destroy(); });
+    };
     this.server = this.o.tls ? createHttps({ cert: this.o.tls.cert, key: this.o.tls.key }, handler) : createHttp(handler);
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
     await new Promise<void>((resolve, reject) => {
@@ -87,14 +101,23 @@ export class CoordinatorServer {
 
   private tokenOk(given: string | undefined): boolean {
     if (!this.o.token || !given) return false;
-    const g = Buffer.from(given);
-    return g.length === this.o.token.length && timingSafeEqual(g, this.o.token);
+    return same(Buffer.from(given), this.o.token);
   }
 
-  private presented(req: IncomingMessage): string | undefined {
+  /**
+   * A browser's cookie is not the token (root on every agent, which would then sit in its cookie
+   * store): a MAC of it, good for this service's life, which opens the API and nothing else.
+   */
+  private session(): string {
+    return createHmac('sha256', this.o.token!).update(`godwit-dashboard\0${this.started}`).digest('hex');
+  }
+  private readonly started = `${process.pid}-${Date.now()}`;
+
+  private credentialsOk(req: IncomingMessage): boolean {
     const auth = req.headers.authorization;
-    if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
-    return /(?:^|;\s*)godwit_token=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
+    if (auth?.startsWith('Bearer ')) return this.tokenOk(auth.slice(7).trim());
+    const cookie = /(?:^|;\s*)godwit_session=([0-9a-f]{64})/.exec(req.headers.cookie ?? '')?.[1];
+    return !!this.o.token && !!cookie && same(Buffer.from(cookie), Buffer.from(this.session()));
   }
 
   /** Throws a 401 unless the request may go on. */
@@ -102,13 +125,15 @@ export class CoordinatorServer {
     const host = (req.headers.host ?? '').toLowerCase();
     const port = String((this.server?.address() as AddressInfo | null)?.port ?? this.o.port);
     const mine = [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `${this.o.host}:${port}`, `[${this.o.host}]:${port}`];
-    if (isLoopback(req.socket.remoteAddress)) {
+    // a reverse proxy on this host speaks from loopback for whoever it serves
+    const proxied = req.headers.forwarded !== undefined || req.headers['x-forwarded-for'] !== undefined || req.headers['x-real-ip'] !== undefined;
+    if (isLoopback(req.socket.remoteAddress) && !proxied) {
       // open to loopback, but only under a name of this service: a page elsewhere cannot reach
       // it through a DNS name that points at 127.0.0.1
-      if (!mine.includes(host) && !this.tokenOk(this.presented(req))) throw new HttpError(401, 'unauthorized', `Host ${host || '(none)'} is not this service`);
+      if (!mine.includes(host) && !this.credentialsOk(req)) throw new HttpError(401, 'unauthorized', `Host ${host || '(none)'} is not this service`);
       return;
     }
-    if (!this.tokenOk(this.presented(req))) throw new HttpError(401, 'unauthorized', 'give the cluster token (Authorization: Bearer TOKEN, or open /?token=TOKEN once)');
+    if (!this.credentialsOk(req)) throw new HttpError(401, 'unauthorized', 'give the cluster token (Authorization: Bearer TOKEN, or open /?token=TOKEN once)');
   }
 
   // ---- HTTP
@@ -132,24 +157,28 @@ export class CoordinatorServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const path = url.pathname;
+    let path = req.url ?? '/';
     try {
+      let url: URL;
+      try { url = new URL(req.url ?? '/', 'http://x'); } catch { throw new HttpError(400, 'bad-request', 'not a URL'); }
+      path = url.pathname;
       // a browser's way in from elsewhere: the token once in the URL, then a cookie
       const t = url.searchParams.get('token');
       if (req.method === 'GET' && path === '/' && t !== null) {
         if (!this.tokenOk(t)) throw new HttpError(401, 'unauthorized', 'wrong token');
-        res.writeHead(302, { location: '/', 'set-cookie': `godwit_token=${t}; HttpOnly; SameSite=Strict; Path=/${this.o.tls ? '; Secure' : ''}` });
+        res.writeHead(302, { location: '/', 'set-cookie': `godwit_session=${this.session()}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${SESSION_S}${this.o.tls ? '; Secure' : ''}` });
         res.end();
         return;
       }
       this.admit(req);
+      // every write is JSON, a cancel too: a cross-site form cannot send that
+      if (req.method === 'POST' && !/^application\/json\b/.test(req.headers['content-type'] ?? '')) throw new HttpError(400, 'bad-request', 'send JSON (Content-Type: application/json)');
       const out = await this.route(req, path, url);
       if (out === undefined) throw new HttpError(404, 'not-found', `no ${req.method} ${path}`);
       if (out.file) {
         res.writeHead(200, {
           'content-type': out.type!, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY',
-          'content-security-policy': "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+          'content-security-policy': "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
         });
         res.end(out.file);
         return;
@@ -172,12 +201,13 @@ export class CoordinatorServer {
     if (m === 'GET' && path === '/api/hosts') return { json: { hosts: watcher.list() } };
     let p = /^\/api\/hosts\/([^/]+)\/processes$/.exec(path);
     if (m === 'GET' && p) {
-      const name = decodeURIComponent(p[1]!);
+      let name: string;
+      try { name = decodeURIComponent(p[1]!); } catch { throw new HttpError(400, 'bad-request', 'not a host name'); }
       const h = this.o.hosts.get(name);
       if (!h) throw new HttpError(404, 'not-found', `no host ${name} in the hosts file`);
       const client = await AgentClient.connect(h.url, { ...this.o.credentials(h), connectTimeoutMs: 3000 });
       try {
-        return { json: { host: name, ...(await client.call('processes', {}) as object) } };
+        return { json: { host: name, ...(await withTimeout(client.call('processes', {}), AGENT_CALL_MS, `${name}'s agent did not answer in ${AGENT_CALL_MS / 1000} s`) as object) } };
       } finally {
         client.close();
       }
@@ -189,7 +219,9 @@ export class CoordinatorServer {
       return { status: 202, json: { migration: runner.start(s, raw as Record<string, unknown>) } };
     }
     if (m === 'GET' && path === '/api/migrations') {
-      const limit = Math.min(1000, Math.max(1, Number(url.searchParams.get('limit') ?? 100) || 100));
+      const l = url.searchParams.get('limit') ?? '100';
+      if (!/^\d{1,4}$/.test(l) || Number(l) < 1 || Number(l) > 1000) throw new HttpError(400, 'bad-request', 'limit: give a count from 1 to 1000');
+      const limit = Number(l);
       return { json: { migrations: history.list({ limit }).map(withoutReport) } };
     }
     p = /^\/api\/migrations\/([0-9a-f]{1,64})(\/cancel)?$/.exec(path);
@@ -202,7 +234,9 @@ export class CoordinatorServer {
         return { json: { migration: rec, ...(progress ? { progress } : {}), events: history.events(id) } };
       }
       if (m === 'POST' && p[2]) {
-        if (!runner.cancel(id)) throw new HttpError(409, 'conflict', `migration ${id} is not running (${rec.outcome ?? rec.state})`);
+        const c = runner.cancel(id);
+        if (c === 'committed') throw new HttpError(409, 'conflict', `migration ${id} is past its commit point: the process runs on ${rec.to}`);
+        if (c !== 'cancelled') throw new HttpError(409, 'conflict', `migration ${id} is not running (${rec.outcome ?? rec.state})`);
         return { json: { cancelled: true } };
       }
     }
@@ -223,9 +257,19 @@ export class CoordinatorServer {
       socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Unauthorized'}\r\nConnection: close\r\n\r\n`);
       return;
     }
+    if (this.wss.clients.size >= MAX_STREAMS) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      return;
+    }
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       ws.send(JSON.stringify({ type: 'hello', hosts: this.o.watcher.list(), running: this.o.runner.running() }));
       ws.on('message', () => ws.close(1008, 'this stream only speaks'));
+      // a peer gone without a word is found by its missing pong
+      let alive = true;
+      ws.on('pong', () => { alive = true; });
+      const ping = setInterval(() => { if (!alive) { ws.terminate(); return; } alive = false; ws.ping(); }, PING_MS);
+      ping.unref();
+      ws.on('close', () => clearInterval(ping));
     });
   }
 }

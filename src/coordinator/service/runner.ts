@@ -28,6 +28,8 @@ export class ConflictError extends GodwitError {}
 interface Live { record: MigrationRecord; abort: AbortController; progress?: MigrationProgress; lastSent: number; done: Promise<void> }
 
 const PROGRESS_EVERY_MS = 100;
+/** phases from which the destination may already run the tree */
+const COMMITTED = new Set(['resume', 'cleanup', 'done']);
 
 export class Runner {
   private live = new Map<string, Live>();
@@ -57,6 +59,7 @@ export class Runner {
 
   /** Start a migration; it runs on after this returns. */
   start(s: MigrationSettings, asked: Record<string, unknown>): MigrationRecord {
+    if (this.stopping) throw new ConflictError('the coordinator is stopping');
     for (const l of this.live.values()) {
       if (l.record.from === s.from && l.record.pid === s.pid) throw new ConflictError(`process ${s.pid} on ${s.from} is being moved already (migration ${l.record.id})`);
     }
@@ -81,7 +84,11 @@ export class Runner {
       const now = performance.now();
       if (p.phase !== phase) {
         phase = p.phase;
-        try { this.history.addEvent(id, p.phase, p.message); } catch (e) { this.log.warn({ id, err: errorMessage(e) }, 'cannot record a phase'); }
+        // not now: a phase changes while the tree is frozen, and this loop carries the freeze's hops
+        const at = Date.now();
+        setImmediate(() => {
+          try { this.history.addEvent(id, p.phase, p.message, at); } catch (e) { this.log.warn({ id, err: errorMessage(e) }, 'cannot record a phase'); }
+        });
       } else if (now - l.lastSent < PROGRESS_EVERY_MS && !p.message) {
         return;
       }
@@ -96,18 +103,25 @@ export class Runner {
       if (e instanceof MigrationError) { report = e.report; exitCode = e.exitCode; } else exitCode = e instanceof GodwitError ? e.exitCode : 70;
     }
     const outcome = l.abort.signal.aborted && report?.outcome === 'rolled-back' ? 'interrupted' : report?.outcome ?? 'unknown';
-    this.history.finish(id, { outcome, exitCode, ...(error ? { error } : {}), ...(report ? { report: report as unknown as Record<string, unknown> } : {}) });
-    this.live.delete(id);
-    const done = this.history.get(id)!;
-    this.o.emit({ type: 'migration', migration: done });
     this.log.info({ id, outcome, exitCode, downtimeMs: report?.downtime?.totalMs, err: error }, 'migration ended');
+    try {
+      this.history.finish(id, { outcome, exitCode, ...(error ? { error } : {}), ...(report ? { report: report as unknown as Record<string, unknown> } : {}) });
+      this.o.emit({ type: 'migration', migration: this.history.get(id)! });
+    } catch (e) {
+      // the next start marks it unknown; the process is wherever the report above says
+      this.log.error({ id, err: errorMessage(e) }, 'cannot record the end of a migration');
+    } finally {
+      this.live.delete(id);
+    }
   }
 
-  cancel(id: string): boolean {
+  /** `committed`: past the resume on the destination, nothing can be rolled back any more. */
+  cancel(id: string): 'cancelled' | 'committed' | 'not-running' {
     const l = this.live.get(id);
-    if (!l) return false;
+    if (!l) return 'not-running';
+    if (l.progress && COMMITTED.has(l.progress.phase)) return 'committed';
     l.abort.abort();
-    return true;
+    return 'cancelled';
   }
 
   progress(id: string): MigrationProgress | undefined { return this.live.get(id)?.progress; }
@@ -115,8 +129,10 @@ export class Runner {
 
   /** Stop: every running migration rolls back (or finishes, past its commit point), and is recorded. */
   async stop(): Promise<void> {
+    this.stopping = true;
     const all = [...this.live.values()];
     for (const l of all) l.abort.abort();
-    await Promise.all(all.map((l) => l.done));
+    await Promise.all(all.map((l) => l.done.catch(() => undefined)));
   }
+  private stopping = false;
 }

@@ -181,10 +181,11 @@ export class History {
   }
 
   /** Appends a phase change to a migration's trail. */
-  addEvent(id: string, phase: string, message?: string): void {
+  /** `at`: when it happened (ms since the epoch), if it is recorded later */
+  addEvent(id: string, phase: string, message?: string, at = Date.now()): void {
     const r = this.db.run(
       `INSERT INTO events (migration_id, at, phase, message) SELECT id, $at, $phase, $message FROM migrations WHERE id = $id`,
-      { id, at: Date.now(), phase, message: message ?? null },
+      { id, at, phase, message: message ?? null },
     );
     if (r.changes === 0) throw new GodwitError(`history: no migration ${id}`);
   }

@@ -219,6 +219,11 @@ export function holderOf(a: Cidr): IfAddress | null {
 
 /** Where `a` belongs: the most specific network held here that contains it, as routing would pick. */
 export function interfaceFor(a: Cidr): string | null {
+  return networkFor(a)?.dev ?? null;
+}
+
+/** The address (with its prefix) whose network is the most specific one here containing `a`. */
+export function networkFor(a: Cidr): IfAddress | null {
   const want = bytesOf(a), text = formatAddr(a.family, want);
   let best: IfAddress | null = null;
   for (const x of listAddresses()) {
@@ -226,7 +231,7 @@ export function interfaceFor(a: Cidr): string | null {
     const xb = x.family === 4 ? parse4(x.addr)! : parse6(x.addr)!;
     if (sameNetwork(xb, want, x.prefix) && (!best || x.prefix > best.prefix)) best = x;
   }
-  return best?.dev ?? null;
+  return best;
 }
 
 function addressMessage(a: Cidr, index: number, adding: boolean): Buffer {
