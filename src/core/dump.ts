@@ -34,6 +34,7 @@ import { requireRoot } from './privileges.js';
 import { VERSION } from './version.js';
 import { NetworkLock } from './net/lock.js';
 import { lockTargets, countConnections } from './net/tcp.js';
+import { drainAcceptQueues, pidsHere, livePids } from './net/backlog.js';
 import { cpuFlags } from './cpu.js';
 
 export interface DumpOptions {
@@ -93,7 +94,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   // smaps walks every page: read while the tree still runs, checked against maps once frozen
   const smapsBefore = readSmapsBefore(listTree(opts.pid));
   const tFreeze = performance.now();
-  const tree = freezeTree(opts.pid);
+  let tree = freezeTree(opts.pid);
   const trackers: DirtyTracker[] = [];
   const tFrozen = performance.now();
   const injections: Injection[] = [];
@@ -102,7 +103,11 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   let lock: NetworkLock | undefined;
   try {
     // first: no packet of a connection may arrive once its queues have been read
-    if (opts.tcpEstablished) lock = lockConnections(tree, opts.lock?.tag);
+    if (opts.tcpEstablished) {
+      const locked = lockConnections(tree, opts.lock?.tag);
+      lock = locked.lock;
+      if (locked.queued && locked.held) tree = await drainAcceptQueues(tree, opts.pid);
+    }
     const ghosts = new GhostDumper(opts.dir);
     files = new FdTableDumper(ghosts, opts.shellJob, !!opts.tcpEstablished);
     const pages = opts.pages ?? localPages(opts.dir);
@@ -191,17 +196,19 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
 }
 
 /** Lock the tree's established TCP connections, if it has any (they must be in our network namespace). */
-function lockConnections(tree: FrozenTree, tag?: string): NetworkLock | undefined {
-  const pids = [...tree.procs.values()].filter((p) => !p.zombie).map((p) => p.pid);
-  const mine = readlinkSync('/proc/thread-self/ns/net');
-  const here = pids.filter((p) => readlinkSync(`/proc/${p}/ns/net`) === mine);
-  for (const p of pids.filter((x) => !here.includes(x))) {
+function lockConnections(tree: FrozenTree, tag?: string): { lock?: NetworkLock; queued: number; held: boolean } {
+  const here = pidsHere(tree);
+  for (const p of livePids(tree).filter((x) => !here.includes(x))) {
     if (countConnections([p])) throw new GodwitError(`process ${p} has TCP connections in another network namespace than godwit's: run godwit inside it (nsenter --net) to move them`);
   }
-  const what = here.length ? lockTargets(here) : { count: 0, conns: [], endpoints: [] };
-  if (!what.count) return undefined;
-  return NetworkLock.take(tag ?? `d${tree.root}_${Date.now().toString(36)}`, what.conns, what.endpoints);
+  if (!here.length) return { queued: 0, held: true };
+  const what = lockTargets(here);
+  if (!what.count && !what.ports.length) return { queued: 0, held: true };
+  return { lock: NetworkLock.take(tag ?? `d${tree.root}_${Date.now().toString(36)}`, what.conns, what.endpoints, what.ports), queued: what.queued, held: what.held };
 }
+
+
+
 
 function release_(injections: Injection[]): void {
   for (const inj of injections) {

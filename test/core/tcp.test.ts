@@ -5,9 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildProgram, launch, godwit, verdict, waitForLog, waitGone, sleep, alive, tempDir } from '../lib/harness.js';
 import { probeTcpRepair, probeNftables } from '../../src/core/check/network.js';
+import { freezeTree, thawTree } from '../../src/core/ptrace/freeze.js';
+import { drainAcceptQueues } from '../../src/core/net/backlog.js';
+import { acceptBacklog } from '../../src/core/net/tcp.js';
 
 const repair = probeTcpRepair(), nftables = probeNftables();
 const locks = (): string[] => execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('godwit_lock_'));
@@ -79,4 +83,39 @@ test('a dump that fails after it locked the network leaves the connection as it 
   assert.match(vs, /^PASS/, `server: ${vs}`);
   assert.match(vc, /^PASS/, `client: ${vc}`);
   t.diagnostic(`server ${vs}; client ${vc}`);
+});
+
+test('connections waiting in a listener\'s accept queue at the freeze are let in before the dump, then move with the rest', async (t) => {
+  if (!repair.ok) { t.skip(`this kernel lacks TCP repair: ${repair.detail}`); return; }
+  if (!nftables.ok) { t.skip(`no nftables for the network lock: ${nftables.detail}`); return; }
+  const port = String(20000 + ((process.pid + 11) % 20000));
+  // it accepts nobody until it has seen a pause of 50 ms, as a freeze is: its three clients are
+  // all in its accept queue when it is frozen, and a dump would refuse them
+  const server = await launch(t, 'tcp-backlog', [buildProgram('tcpservice'), port, 'after-pause']);
+  const clients = await Promise.all([0, 1, 2].map((i) => launch(t, `tcp-backlog-c${i}`, [buildProgram('tcpstream'), 'client', '127.0.0.1', port])));
+  await Promise.all(clients.map((c) => waitForLog(c.log, /^CONNECTED$/m)));
+  assert.doesNotMatch(readFileSync(server.log, 'utf8'), /^CLIENT /m, 'the server accepted before the freeze');
+  const frozen = freezeTree(server.pid);
+  await sleep(80); // the pause it waits for (a dump's own freeze is shorter)
+  assert.equal(acceptBacklog([server.pid]), 3);
+  const again = await drainAcceptQueues(frozen, server.pid);
+  assert.equal(acceptBacklog([server.pid]), 0, 'the queue is not empty after the drain');
+  thawTree(again);
+  assert.equal(readFileSync(server.log, 'utf8').match(/^CLIENT /gm)?.length, 3);
+
+  // and the whole move: the three connections are established now, and go through a dump and restore
+  const before = locks();
+  t.after(() => { for (const l of locks()) if (!before.includes(l)) execFileSync('nft', ['delete', 'table', 'inet', l.split(' ')[2]!]); });
+  const dir = join(tempDir('tcp-backlog'), 'img');
+  const d = godwit(['dump', '-t', String(server.pid), '-D', dir, '--tcp-established']);
+  assert.equal(d.code, 0, d.stderr);
+  await waitGone(server.pid);
+  const r = godwit(['restore', '-D', dir, '-d']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(locks().filter((l) => !before.includes(l)), [], 'the network lock outlived the restore');
+  await sleep(800);
+  const vs = await Promise.all([verdict(server, 30_000), ...clients.map((c) => verdict(c, 30_000))]);
+  for (const v of vs) assert.match(v, /^PASS/, v);
+  assert.match(vs[0]!, /clients=3 /, 'the server did not keep all three clients');
+  t.diagnostic(vs.join('; '));
 });

@@ -1,9 +1,11 @@
-/* tcpservice PORT: a TCP service with many clients at once. It listens on PORT twice, on an IPv4
+/* tcpservice PORT [after-pause]: a TCP service with many clients at once. It listens on PORT twice, on an IPv4
  * socket (0.0.0.0) and on an IPv6-only one ([::]), and with every client it takes streams 64-bit
  * counters both ways, as tcpstream does: each connection's counters must arrive in order, and a
  * reset or a read error is a FAIL. A client that ends its stream (after its own verdict) is fine.
  * Each accepted client is logged ("CLIENT n ADDR"); on SIGUSR2 it prints PASS with the number of
- * clients and the counters sent and read over all of them. */
+ * clients and the counters sent and read over all of them. `after-pause`: it accepts no client
+ * until its loop (1 ms a turn) has seen a pause of 50 ms or more, as a freeze makes: clients wait
+ * in its accept queue until then. */
 #include "proto.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -89,11 +91,20 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   if (argc < 2) { printf("usage: tcpservice PORT\n"); return 2; }
   int port = atoi(argv[1]);
+  int hold = argc > 2 && !strcmp(argv[2], "after-pause");
   int l4 = listener(0, port), l6 = listener(1, port);
   proto_ready("listening");
+  struct timespec last;
+  clock_gettime(CLOCK_MONOTONIC, &last);
   while (!proto_check) {
-    accept_from(l4);
-    accept_from(l6);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if ((now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000 >= 50) hold = 0;
+    last = now;
+    if (!hold) {
+      accept_from(l4);
+      accept_from(l6);
+    }
     for (int i = 0; i < nc; i++) if (!cs[i].ended) serve(&cs[i]);
     struct timespec ts = { 0, 1000000 };
     nanosleep(&ts, 0);

@@ -25,7 +25,8 @@ export interface Inventory {
   netLock?: NetLock;
 }
 
-export interface NetLock { table: string; conns: Connection[]; endpoints: Endpoint[] }
+/** `ports`: TCP ports held whole (the tree's listeners' own) */
+export interface NetLock { table: string; conns: Connection[]; endpoints: Endpoint[]; ports?: number[] }
 /** One TCP connection, as the network lock names it (addresses as text). */
 export interface Connection { family: 4 | 6; local: string; localPort: number; peer: string; peerPort: number }
 /** A local address and port all of whose connections move: one element holds them all (and new SYNs) */

@@ -16,12 +16,12 @@ const PREFIX = 'godwit_lock_';
 export const MIGRATION_LOCK = 'm';
 
 export class NetworkLock {
-  private constructor(readonly table: string, private readonly conns: Connection[] = [], private readonly endpoints: Endpoint[] = []) {}
+  private constructor(readonly table: string, private readonly conns: Connection[] = [], private readonly endpoints: Endpoint[] = [], private readonly ports: number[] = []) {}
 
-  /** Drop every packet of these connections and endpoints, both ways, from now until open() or release(). */
-  static take(tag: string, conns: Connection[], endpoints: Endpoint[] = []): NetworkLock {
+  /** Drop every packet of these connections, endpoints and ports, both ways, from now until open() or release(). */
+  static take(tag: string, conns: Connection[], endpoints: Endpoint[] = [], ports: number[] = []): NetworkLock {
     if (!/^[a-z0-9_]{1,40}$/.test(tag)) throw new GodwitError(`bad lock name ${tag}`);
-    return NetworkLock.build(`${PREFIX}${tag}`, conns, endpoints);
+    return NetworkLock.build(`${PREFIX}${tag}`, conns, endpoints, ports);
   }
 
   /**
@@ -31,19 +31,20 @@ export class NetworkLock {
   static hold(rec: NetLock): { lock: NetworkLock; took: boolean } {
     const named = NetworkLock.named(rec.table);
     if (NetworkLock.present().includes(rec.table)) return { lock: named, took: false };
-    return { lock: NetworkLock.build(rec.table, rec.conns, rec.endpoints), took: true };
+    return { lock: NetworkLock.build(rec.table, rec.conns, rec.endpoints, rec.ports ?? []), took: true };
   }
 
   /** What an image records of this lock. */
   record(): NetLock {
-    return { table: this.table, conns: this.conns, endpoints: this.endpoints };
+    return { table: this.table, conns: this.conns, endpoints: this.endpoints, ...(this.ports.length ? { ports: this.ports } : {}) };
   }
 
-  private static build(table: string, conns: Connection[], endpoints: Endpoint[]): NetworkLock {
+  private static build(table: string, conns: Connection[], endpoints: Endpoint[], ports: number[]): NetworkLock {
     // the elements may come from an image another host sent: nothing but addresses and ports
     // goes into the commands
     for (const c of conns) checkTarget(c.family, c.local, c.localPort, c.peer, c.peerPort);
     for (const e of endpoints) checkTarget(e.family, e.addr, e.port);
+    checkTarget(4, ...ports);
     const t = `inet ${table}`;
     const cmds = [
       `add table ${t}`,
@@ -68,12 +69,17 @@ export class NetworkLock {
       cmds.push(`add element ${t} ${set} { ${mine.map((e) => `${e.addr} . ${e.port}`).join(', ')} }`);
       cmds.push(`add rule ${t} in ${ip} daddr . tcp dport @${set} drop`, `add rule ${t} out ${ip} saddr . tcp sport @${set} drop`);
     }
+    if (ports.length) {
+      // a listener's port, on every address and both families: its handshakes wait too
+      cmds.push(`add set ${t} ports { type inet_service; }`, `add element ${t} ports { ${ports.join(', ')} }`);
+      cmds.push(`add rule ${t} in tcp dport @ports drop`, `add rule ${t} out tcp sport @ports drop`);
+    }
     try {
       nft(cmds.join('\n'));
     } catch (e) {
-      throw new GodwitError(`cannot lock the network for ${conns.length} connection(s) and ${endpoints.length} endpoint(s): ${(e as Error).message}`);
+      throw new GodwitError(`cannot lock the network for ${conns.length} connection(s), ${endpoints.length} endpoint(s) and ${ports.length} port(s): ${(e as Error).message}`);
     }
-    return new NetworkLock(table, conns, endpoints);
+    return new NetworkLock(table, conns, endpoints, ports);
   }
 
   /** The lock a dump left for its restore, by its table's name. */

@@ -26,12 +26,14 @@ const SIOCINQ = 0x541b, SIOCOUTQ = 0x5411, SIOCOUTQNSD = 0x894b;
 const MSG_PEEK = 2, MSG_DONTWAIT = 0x40, EAGAIN = 11, F_SETFL = 4;
 
 /**
- * What the network lock must hold for these processes' established TCP connections (all in one
- * network namespace): a local endpoint whole where every socket on its port is theirs (a server's
- * thousand clients are one element, and a SYN arriving meanwhile waits too), each connection
- * apart where some other process shares the port.
+ * What the network lock must hold for these processes' TCP sockets (all in one network
+ * namespace): a local endpoint whole where every socket on its port is theirs (a server's
+ * thousand clients are one element), each connection apart where some other process shares the
+ * port; and the ports they listen on, where no one else does, so that no handshake completes into
+ * an accept queue while the tree is frozen. `queued`: connections already waiting in their accept
+ * queues; `held`: whether every one of those waits on a port the lock holds.
  */
-export function lockTargets(pids: number[]): { conns: Connection[]; endpoints: Endpoint[]; count: number } {
+export function lockTargets(pids: number[]): { conns: Connection[]; endpoints: Endpoint[]; ports: number[]; count: number; queued: number; held: boolean } {
   const { rows, foreignPorts } = treeTcp(pids);
   const conns: Connection[] = [], endpoints = new Map<string, Endpoint>();
   const all = established(rows);
@@ -39,7 +41,18 @@ export function lockTargets(pids: number[]): { conns: Connection[]; endpoints: E
     if (foreignPorts.has(c.localPort)) conns.push(c);
     else endpoints.set(`${c.family}/${c.local}/${c.localPort}`, { family: c.family, addr: c.local, port: c.localPort });
   }
-  return { conns, endpoints: [...endpoints.values()], count: all.length };
+  const listeners = rows.filter((r) => r.state === TCP_LISTEN);
+  const ports = [...new Set(listeners.map((r) => r.localPort).filter((p) => !foreignPorts.has(p)))];
+  const waiting = listeners.filter((r) => r.rxQueue > 0);
+  return {
+    conns, endpoints: [...endpoints.values()], ports, count: all.length,
+    queued: waiting.reduce((n, r) => n + r.rxQueue, 0), held: waiting.every((r) => ports.includes(r.localPort)),
+  };
+}
+
+/** Connections waiting in the accept queues of these processes' listeners. */
+export function acceptBacklog(pids: number[]): number {
+  return treeTcp(pids).rows.filter((r) => r.state === TCP_LISTEN).reduce((n, r) => n + r.rxQueue, 0);
 }
 
 /** How many established TCP connections these processes hold (in `pids[0]`'s network namespace). */
