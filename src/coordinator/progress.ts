@@ -76,7 +76,7 @@ export function formatReport(r: MigrationReport): string {
   if (r.downtime) {
     const d = r.downtime;
     L.push(`downtime ${d.totalMs} ms: final dump ${d.dumpMs} ms (freeze, state, dirty pages), transfer and check ${d.transferMs} ms, ` +
-      `restore ${d.restoreMs} ms, ${d.handoverMs ? `address handover ${d.handoverMs} ms, ` : ''}resume ${d.resumeMs} ms, coordination ${d.otherMs} ms`);
+      `restore ${d.restoreMs} ms, ${r.network?.movedIps.length || d.handoverMs >= 1 ? `address handover ${d.handoverMs} ms, ` : ''}resume ${d.resumeMs} ms, coordination ${d.otherMs} ms`);
   }
   if (r.network && (r.network.connections || r.network.movedIps.length)) {
     L.push(`TCP connections carried: ${r.network.connections}${r.network.movedIps.length ? `; moved to ${r.to}: ${r.network.movedIps.join(', ')}` : ''}`);
