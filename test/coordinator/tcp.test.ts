@@ -82,6 +82,27 @@ test('a server migrates with its clients: each client\'s same TCP connection goe
     `server ${vs.line}; IPv4 client ${v4c.line}; IPv6 client ${v6c.line}; new client ${vl.line}`);
 });
 
+test('a UDP service migrates too: its client, on C, gets answers from B at the same address after the move', async (t) => {
+  if (!repair.ok) { t.skip(`this kernel lacks TCP repair: ${repair.detail}`); return; }
+  if (!nftables.ok) { t.skip(`no nftables for the network lock: ${nftables.detail}`); return; }
+  const { c, v4 } = await serviceHosts(t);
+  const hosts = writeHostsFile(c);
+  // bound to the service address, which B does not have until the move: its socket is made there
+  // before the address arrives
+  const server = await c.launch('a', 'udp', [buildProgram('udpecho'), 'server', v4, '7072']);
+  const client = await c.launch('c', 'udp-cli', [buildProgram('udpecho'), 'client', v4, '7072']);
+  await sleep(500);
+  const r = await startMigrate(['--hosts', hosts, '--from', 'a', '--to', 'b', '--pid', String(server.nsPid), '--move-ip', `${v4}/24`]).done;
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr}`);
+  const onB = c.rootPid('b', server.nsPid!);
+  assert.ok(onB > 0 && !alive(server.pid), 'the server did not move to B');
+  await sleep(1000);
+  const [vc, vs] = [await askVerdict(client, 30_000), await askVerdict({ ...server, pid: onB }, 30_000)];
+  assert.equal(notPassing(vc), null, `client: ${vc.line}`);
+  assert.equal(notPassing(vs), null, `server: ${vs.line}`);
+  t.diagnostic(`downtime ${r.report!.downtime!.totalMs} ms; client ${vc.line}; server on B ${vs.line}`);
+});
+
 test('a migration that fails after the network lock leaves no lock, gives the address back, and the connection goes on with the source', async (t) => {
   if (!repair.ok) { t.skip(`this kernel lacks TCP repair: ${repair.detail}`); return; }
   if (!nftables.ok) { t.skip(`no nftables for the network lock: ${nftables.detail}`); return; }

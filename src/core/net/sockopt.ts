@@ -63,6 +63,10 @@ export const CARRIED: Array<{ name: string; level: number; opt: number; families
 // Buffer sizes: the kernel doubles what is set, so they are set to half of what is read.
 export const BUFFERS = [{ name: 'SO_SNDBUF', opt: SO.SNDBUF }, { name: 'SO_RCVBUF', opt: SO.RCVBUF }];
 
+// Timeouts are struct timevals, carried as microseconds: a server that wakes from its receive
+// timeout to look around must still do so after a restore.
+const TIMEOUTS = [{ name: 'SO_RCVTIMEO_US', opt: 20 }, { name: 'SO_SNDTIMEO_US', opt: 21 }];
+
 export function readOptions(fd: number, family: number, type: number): Record<string, number> {
   const out: Record<string, number> = {};
   for (const o of CARRIED) {
@@ -70,6 +74,11 @@ export function readOptions(fd: number, family: number, type: number): Record<st
     try { out[o.name] = getInt(fd, o.level, o.opt); } catch { /* not for this socket */ }
   }
   for (const b of BUFFERS) out[b.name] = getInt(fd, SOL_SOCKET, b.opt);
+  for (const t of TIMEOUTS) {
+    const tv = getBytes(fd, SOL_SOCKET, t.opt, 16, `getsockopt(${t.name})`);
+    const us = Number(tv.readBigInt64LE(0)) * 1e6 + Number(tv.readBigInt64LE(8));
+    if (us) out[t.name] = us;
+  }
   return out;
 }
 
@@ -87,6 +96,14 @@ export function applyOptions(fd: number, family: number, type: number, opts: Rec
   for (const b of BUFFERS) {
     const v = opts[b.name];
     if (v !== undefined && fresh[b.name] !== v) setInt(fd, SOL_SOCKET, b.opt, Math.floor(v / 2));
+  }
+  for (const t of TIMEOUTS) {
+    const us = opts[t.name];
+    if (!us) continue;
+    scratch.writeBigInt64LE(BigInt(Math.floor(us / 1e6)), 0);
+    scratch.writeBigInt64LE(BigInt(us % 1e6), 8);
+    const r = sysTry(NR.setsockopt, fd, SOL_SOCKET, t.opt, SCRATCH, 16);
+    if (r < 0) throw new SysError(`setsockopt(${t.name})`, -r);
   }
 }
 
