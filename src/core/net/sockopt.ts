@@ -54,6 +54,14 @@ export const CARRIED: Array<{ name: string; level: number; opt: number; families
   { name: 'TCP_NODELAY', level: IPPROTO_TCP, opt: 1, families: [AF_INET, AF_INET6], types: [SOCK_STREAM] },
   { name: 'TCP_DEFER_ACCEPT', level: IPPROTO_TCP, opt: 9, families: [AF_INET, AF_INET6], types: [SOCK_STREAM] },
   { name: 'TCP_KEEPIDLE', level: IPPROTO_TCP, opt: 4, families: [AF_INET, AF_INET6], types: [SOCK_STREAM] },
+  { name: 'TCP_KEEPINTVL', level: IPPROTO_TCP, opt: 5, families: [AF_INET, AF_INET6], types: [SOCK_STREAM] },
+  { name: 'TCP_KEEPCNT', level: IPPROTO_TCP, opt: 6, families: [AF_INET, AF_INET6], types: [SOCK_STREAM] },
+  { name: 'TCP_USER_TIMEOUT', level: IPPROTO_TCP, opt: 18, families: [AF_INET, AF_INET6], types: [SOCK_STREAM] },
+  { name: 'TCP_NOTSENT_LOWAT', level: IPPROTO_TCP, opt: 25, families: [AF_INET, AF_INET6], types: [SOCK_STREAM] },
+  { name: 'SO_RCVLOWAT', level: SOL_SOCKET, opt: 18, families: [AF_INET, AF_INET6, AF_UNIX] },
+  { name: 'SO_MARK', level: SOL_SOCKET, opt: 36, families: [AF_INET, AF_INET6] },
+  { name: 'IP_TOS', level: SOL_IP, opt: 1, families: [AF_INET] },
+  { name: 'IPV6_TCLASS', level: IPPROTO_IPV6, opt: 67, families: [AF_INET6] },
   { name: 'IPV6_V6ONLY', level: IPPROTO_IPV6, opt: 26, families: [AF_INET6] },
   { name: 'IP_FREEBIND', level: SOL_IP, opt: IP_FREEBIND, families: [AF_INET] },
   { name: 'IP_TRANSPARENT', level: SOL_IP, opt: IP_TRANSPARENT, families: [AF_INET] },
@@ -66,6 +74,7 @@ export const BUFFERS = [{ name: 'SO_SNDBUF', opt: SO.SNDBUF }, { name: 'SO_RCVBU
 // Timeouts are struct timevals, carried as microseconds: a server that wakes from its receive
 // timeout to look around must still do so after a restore.
 const TIMEOUTS = [{ name: 'SO_RCVTIMEO_US', opt: 20 }, { name: 'SO_SNDTIMEO_US', opt: 21 }];
+const SO_LINGER = 13;
 
 export function readOptions(fd: number, family: number, type: number): Record<string, number> {
   const out: Record<string, number> = {};
@@ -79,8 +88,12 @@ export function readOptions(fd: number, family: number, type: number): Record<st
     const us = Number(tv.readBigInt64LE(0)) * 1e6 + Number(tv.readBigInt64LE(8));
     if (us) out[t.name] = us;
   }
+  // struct linger {onoff, seconds}: -1 is off
+  const lg = getBytes(fd, SOL_SOCKET, SO_LINGER, 8, 'getsockopt(SO_LINGER)');
+  if (lg.readInt32LE(0)) out.SO_LINGER = lg.readInt32LE(4);
   return out;
 }
+
 
 /**
  * Give a fresh socket of this family and type the options read from its original, setting only
@@ -104,6 +117,12 @@ export function applyOptions(fd: number, family: number, type: number, opts: Rec
     scratch.writeBigInt64LE(BigInt(us % 1e6), 8);
     const r = sysTry(NR.setsockopt, fd, SOL_SOCKET, t.opt, SCRATCH, 16);
     if (r < 0) throw new SysError(`setsockopt(${t.name})`, -r);
+  }
+  if (opts.SO_LINGER !== undefined) {
+    scratch.writeInt32LE(1, 0);
+    scratch.writeInt32LE(opts.SO_LINGER, 4);
+    const r = sysTry(NR.setsockopt, fd, SOL_SOCKET, SO_LINGER, SCRATCH, 8);
+    if (r < 0) throw new SysError('setsockopt(SO_LINGER)', -r);
   }
 }
 
