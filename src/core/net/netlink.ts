@@ -1,6 +1,7 @@
 // Netlink, the plumbing: messages with their header and attributes, a request and its
 // acknowledgement, a dump read to its end. rtnetlink (address.ts) and sock_diag (diag.ts) speak
-// through it, each on a socket of its own, made and closed by withSocket.
+// through it, each on a socket of its own that withSocket makes and closes (or keeps, where
+// closing one would wait: a packet socket's close waits for an RCU grace period).
 import { closeSync } from 'node:fs';
 import { sys, sysTry, addr, SysError } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
