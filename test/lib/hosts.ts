@@ -157,8 +157,9 @@ export async function simulatedHosts(t: Pick<TestLike, 'after'>, names = ['a', '
   /** The host's init and its first agent; later agents are started inside the same namespaces. */
   const startAgent = async (name: string): Promise<void> => {
     const h = hosts[name]!;
-    // GODWIT_AGENT_NODE_ARGS: node options for the agents (--cpu-prof, when profiling the bench)
-    const nodeArgs = process.env.GODWIT_AGENT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    // GODWIT_AGENT_NODE_ARGS: node options for the agents (--cpu-prof, when profiling the bench);
+    // {host} becomes the host's name (each agent is PID 2 in its namespace: profiles need names)
+    const nodeArgs = process.env.GODWIT_AGENT_NODE_ARGS?.split(' ').filter(Boolean).map((a) => a.replaceAll('{host}', name)) ?? [];
     const agentArgs = ['node', ...nodeArgs, GODWIT, 'agent', '--listen', h.ip, '--token-file', tokenFile, '--state-dir', h.stateDir,
       ...(certs ? ['--tls-cert', certs[name]!.cert, '--tls-key', certs[name]!.key, '--tls-ca', certs.ca!.cert] : []), ...(opts.agentArgs ?? [])];
     const out = openSync(h.log, 'a');
