@@ -35,6 +35,7 @@ import { VERSION } from './version.js';
 import { NetworkLock } from './net/lock.js';
 import { lockTargets, countConnections } from './net/tcp.js';
 import { drainAcceptQueues, pidsHere, livePids } from './net/backlog.js';
+import { fdTable } from './proc/fd.js';
 import { cpuFlags } from './cpu.js';
 
 export interface DumpOptions {
@@ -101,12 +102,18 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   let pagesBytes = 0;
   let files: FdTableDumper | undefined;
   let lock: NetworkLock | undefined;
+  let fdTables: Map<number, Map<number, string>> | undefined;
   try {
     // first: no packet of a connection may arrive once its queues have been read
     if (opts.tcpEstablished) {
-      const locked = lockConnections(tree, opts.lock?.tag);
+      // read once, for the lock and for the fds (a thousand sockets, a thousand readlinks)
+      fdTables = tablesOf(tree);
+      const locked = lockConnections(tree, opts.lock?.tag, fdTables);
       lock = locked.lock;
-      if (locked.queued && locked.held) tree = await drainAcceptQueues(tree, opts.pid);
+      if (locked.queued && locked.held) {
+        tree = await drainAcceptQueues(tree, opts.pid);
+        fdTables = tablesOf(tree);
+      }
     }
     const ghosts = new GhostDumper(opts.dir);
     files = new FdTableDumper(ghosts, opts.shellJob, !!opts.tcpEstablished);
@@ -139,7 +146,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
         umask: status.umask, personality: parseInt(readFileSync(`/proc/${p.pid}/personality`, 'utf8'), 16),
         creds: dumpCreds(p.pid, status), rlimits: dumpRlimits(inj), sigactions: dumpSigactions(inj, status),
         sharedPending: dumpSharedPending(p.pid), prctl: dumpPrctl(inj), itimers: dumpItimers(inj), posixTimers: dumpPosixTimers(inj), threads, mm: mmDump.mm,
-        fds: files.dumpProcess(p.pid), locks: [],
+        fds: files.dumpProcess(p.pid, fdTables?.get(p.pid)), locks: [],
       };
       core.locks = dumpLocks(files.lastFds);
       inj.unmapScratch();
@@ -196,13 +203,15 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
 }
 
 /** Lock the tree's established TCP connections, if it has any (they must be in our network namespace). */
-function lockConnections(tree: FrozenTree, tag?: string): { lock?: NetworkLock; queued: number; held: boolean } {
+const tablesOf = (tree: FrozenTree): Map<number, Map<number, string>> => new Map(livePids(tree).map((p) => [p, fdTable(p)]));
+
+function lockConnections(tree: FrozenTree, tag: string | undefined, tables: ReadonlyMap<number, ReadonlyMap<number, string>>): { lock?: NetworkLock; queued: number; held: boolean } {
   const here = pidsHere(tree);
   for (const p of livePids(tree).filter((x) => !here.includes(x))) {
     if (countConnections([p])) throw new GodwitError(`process ${p} has TCP connections in another network namespace than godwit's: run godwit inside it (nsenter --net) to move them`);
   }
   if (!here.length) return { queued: 0, held: true };
-  const what = lockTargets(here);
+  const what = lockTargets(here, tables);
   if (!what.count && !what.ports.length) return { queued: 0, held: true };
   return { lock: NetworkLock.take(tag ?? `d${tree.root}_${Date.now().toString(36)}`, what.conns, what.endpoints, what.ports), queued: what.queued, held: what.held };
 }

@@ -56,13 +56,14 @@ export class FdTableDumper {
   /** The fds of the last process dumped, as /proc showed them (for the lock table). */
   lastFds: ProcFd[] = [];
 
-  dumpProcess(pid: number): FdEntry[] {
+  /** `table`: its fds and their links, when already read (fdTable) */
+  dumpProcess(pid: number, table?: ReadonlyMap<number, string>): FdEntry[] {
     const out: FdEntry[] = [];
     this.lastFds = [];
-    for (const n of listFds(pid)) {
+    for (const n of table ? table.keys() : listFds(pid)) {
       let fd: ProcFd;
       try {
-        fd = readFd(pid, n);
+        fd = readFd(pid, n, table?.get(n));
       } catch {
         continue; // closed meanwhile by another thread? the tree is frozen, so only a race with exit
       }

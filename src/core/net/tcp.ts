@@ -5,8 +5,7 @@
 // made in repair mode is given all of that back and connected without a handshake; once the tree
 // is whole, repair mode ends and the connection goes on from the byte where it stopped. The
 // network lock (lock.ts) keeps the peer's packets away meanwhile.
-import { readdirSync } from 'node:fs';
-import { fdLink } from '../proc/fd.js';
+import { fdTable } from '../proc/fd.js';
 import { ipText, type TcpRow } from '../proc/tcp.js';
 import { tcpSocketsOf } from './diag.js';
 import { sys, sysTry, addr } from '../sys/libc.js';
@@ -33,8 +32,8 @@ const MSG_PEEK = 2, MSG_DONTWAIT = 0x40, EAGAIN = 11, F_SETFL = 4;
  * an accept queue while the tree is frozen. `queued`: connections already waiting in their accept
  * queues; `held`: whether every one of those waits on a port the lock holds.
  */
-export function lockTargets(pids: number[]): { conns: Connection[]; endpoints: Endpoint[]; ports: number[]; count: number; queued: number; held: boolean } {
-  const { rows, foreignPorts } = treeTcp(pids);
+export function lockTargets(pids: number[], tables?: ReadonlyMap<number, ReadonlyMap<number, string>>): { conns: Connection[]; endpoints: Endpoint[]; ports: number[]; count: number; queued: number; held: boolean } {
+  const { rows, foreignPorts } = treeTcp(pids, tables);
   const conns: Connection[] = [], endpoints = new Map<string, Endpoint>();
   const all = established(rows);
   for (const c of all) {
@@ -88,19 +87,18 @@ function established(rows: TcpRow[]): Connection[] {
 }
 
 /** The TCP sockets these processes hold, in `pids[0]`'s network namespace, and the ports other sockets there hold. */
-function treeTcp(pids: number[]): { rows: TcpRow[]; foreignPorts: Set<number> } {
-  const inodes = treeSockets(pids);
+function treeTcp(pids: number[], tables?: ReadonlyMap<number, ReadonlyMap<number, string>>): { rows: TcpRow[]; foreignPorts: Set<number> } {
+  const inodes = treeSockets(pids, tables);
   return inodes.size ? tcpSocketsOf(pids[0]!, inodes) : { rows: [], foreignPorts: new Set() };
 }
 
-function treeSockets(pids: number[]): Set<number> {
+/** `tables`: the tree's fd tables when already read (frozen, they do not change) */
+function treeSockets(pids: number[], tables?: ReadonlyMap<number, ReadonlyMap<number, string>>): Set<number> {
   const inodes = new Set<number>();
   for (const pid of pids) {
-    for (const f of readdirSync(`/proc/${pid}/fd`)) {
-      try {
-        const m = /^socket:\[(\d+)\]$/.exec(fdLink(pid, Number(f)));
-        if (m) inodes.add(Number(m[1]));
-      } catch { /* closed meanwhile: the tree is frozen, so not ours */ }
+    for (const link of (tables?.get(pid) ?? fdTable(pid)).values()) {
+      const m = /^socket:\[(\d+)\]$/.exec(link);
+      if (m) inodes.add(Number(m[1]));
     }
   }
   return inodes;

@@ -24,8 +24,20 @@ export function listFds(pid: number): number[] {
   return readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
 }
 
-export function readFd(pid: number, fd: number): ProcFd {
-  const link = fdLink(pid, fd);
+/**
+ * Every fd of a process and what it points at. Of a frozen tree this does not change: a dump
+ * reads it once, for the network lock and for the fds themselves.
+ */
+export function fdTable(pid: number): Map<number, string> {
+  const t = new Map<number, string>();
+  for (const fd of listFds(pid)) {
+    try { t.set(fd, fdLink(pid, fd)); } catch { /* closed meanwhile (by an exiting thread) */ }
+  }
+  return t;
+}
+
+/** `link`: what fdTable read for it, if it did */
+export function readFd(pid: number, fd: number, link = fdLink(pid, fd)): ProcFd {
   const info = new Map<string, string>();
   const raw = readProcFile(`/proc/${pid}/fdinfo/${fd}`);
   for (const line of raw.split('\n')) {
