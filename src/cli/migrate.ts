@@ -2,7 +2,7 @@
 import type { CommandModule } from './command.js';
 import { GodwitError } from '../core/errors.js';
 import { loadHosts, resolveHost, clientOptions } from '../coordinator/hosts.js';
-import { migrate, MigrationError, type MigrationReport } from '../coordinator/migration.js';
+import { migrate, MigrationError, DEFAULTS, type MigrationReport } from '../coordinator/migration.js';
 import { jsonLines, progressBar, progressLines, formatReport } from '../coordinator/progress.js';
 import type { Compression } from '../pageserver/protocol.js';
 import { parseSize, parseBandwidth } from './options.js';
@@ -26,9 +26,9 @@ export const migrateCommand: CommandModule = {
     .option('hosts', { type: 'string', describe: 'hosts file (default: $GODWIT_HOSTS, else /etc/godwit/hosts)' })
     .option('token-file', { type: 'string', describe: 'cluster token for hosts given by URL (default /etc/godwit/token)' })
     .option('tls-cert', { type: 'string' }).option('tls-key', { type: 'string' }).option('tls-ca', { type: 'string' })
-    .option('max-downtime', { type: 'number', default: 300, describe: 'freeze once the rest can move in this many ms' })
-    .option('max-iterations', { type: 'number', default: 30, describe: 'pre-copy links at most' })
-    .option('max-precopy', { type: 'number', default: 600, describe: 'seconds of pre-copy at most' })
+    .option('max-downtime', { type: 'number', default: DEFAULTS.maxDowntimeMs, describe: 'freeze once the rest can move in this many ms' })
+    .option('max-iterations', { type: 'number', default: DEFAULTS.maxIterations, describe: 'pre-copy links at most' })
+    .option('max-precopy', { type: 'number', default: DEFAULTS.maxPrecopyS, describe: 'seconds of pre-copy at most' })
     .option('bandwidth', { type: 'string', describe: 'limit on the wire, bytes per second (200M, 1G)' })
     .option('slice', { type: 'string', default: '512M', describe: 'the first pass goes in links of this size, each built on the destination while the next streams (0: one link)' })
     .option('auto-converge', { type: 'boolean', default: true, describe: 'slow the process down when it dirties memory faster than it moves (--no-auto-converge)' })

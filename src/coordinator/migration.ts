@@ -397,6 +397,9 @@ const HOOK_TIMEOUT_MS = 30_000;
  */
 export const DEFAULT_SLICE = 512 * 2 ** 20;
 
+/** What a migration does when not told otherwise, whoever asks (the command line, the coordinator's API). */
+export const DEFAULTS = { maxDowntimeMs: 300, maxIterations: 30, maxPrecopyS: 600 } as const;
+
 /**
  * Wait while the destination has more than `left` links still to build into the tree. Returns how
  * long it waited: 0 when it had no more than that.

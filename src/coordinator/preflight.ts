@@ -7,8 +7,7 @@ import type { TreeSurvey } from '../core/survey/tree.js';
 import type { Admission } from '../core/survey/admission.js';
 import type { HostReport } from '../core/check.js';
 import type { AddressAnswer } from '../agent/ops/address.js';
-import type { Cidr, IfAddress } from '../core/net/address.js';
-import { BlockList, isIP } from 'node:net';
+import { sameAddress, inNetwork, type Cidr, type IfAddress } from '../core/net/address.js';
 
 export interface PreflightReport {
   ok: boolean;
@@ -64,21 +63,6 @@ export async function preflight(src: AgentClient, dst: AgentClient, pid: number,
     tcp: { connections: survey.connections ?? 0, addresses: survey.addresses ?? [] },
   };
 }
-
-const sameAddress = (a: string, b: string): boolean => {
-  const fam = isIP(a);
-  if (!fam || fam !== isIP(b)) return false;
-  const l = new BlockList();
-  l.addAddress(a, fam === 4 ? 'ipv4' : 'ipv6');
-  return l.check(b, fam === 4 ? 'ipv4' : 'ipv6');
-};
-const inNetwork = (a: string, net: IfAddress): boolean => {
-  const fam = isIP(a);
-  if (!fam || fam !== net.family) return false;
-  const l = new BlockList();
-  l.addSubnet(net.addr, net.prefix, fam === 4 ? 'ipv4' : 'ipv6');
-  return l.check(a, fam === 4 ? 'ipv4' : 'ipv6');
-};
 
 /**
  * The tree's TCP sockets move with it: both hosts need TCP repair and nftables (the network

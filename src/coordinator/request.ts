@@ -5,7 +5,7 @@ import { GodwitError } from '../core/errors.js';
 import { parseCidr, type Cidr } from '../core/net/address.js';
 import { parseBandwidth, parseSize } from '../cli/options.js';
 import type { Compression } from '../pageserver/protocol.js';
-import { DEFAULT_SLICE } from './migration.js';
+import { DEFAULT_SLICE, DEFAULTS } from './migration.js';
 
 export interface MigrationSettings {
   pid: number; from: string; to: string;
@@ -59,9 +59,9 @@ export function parseRequest(body: unknown, hosts: ReadonlySet<string>): Migrati
   if (b.moveIps !== undefined && (!Array.isArray(b.moveIps) || b.moveIps.length > 16 || !b.moveIps.every((x) => typeof x === 'string'))) bad('moveIps: give a list of ADDRESS/PREFIX');
   return {
     pid: b.pid as number, from, to,
-    maxDowntimeMs: num(b.maxDowntimeMs, 'maxDowntimeMs', 1, 3_600_000, 300),
-    maxIterations: Math.floor(num(b.maxIterations, 'maxIterations', 1, 10_000, 30)),
-    maxPrecopyMs: num(b.maxPrecopyS, 'maxPrecopyS', 1, 86_400, 600) * 1000,
+    maxDowntimeMs: num(b.maxDowntimeMs, 'maxDowntimeMs', 1, 3_600_000, DEFAULTS.maxDowntimeMs),
+    maxIterations: Math.floor(num(b.maxIterations, 'maxIterations', 1, 10_000, DEFAULTS.maxIterations)),
+    maxPrecopyMs: num(b.maxPrecopyS, 'maxPrecopyS', 1, 86_400, DEFAULTS.maxPrecopyS) * 1000,
     bandwidth: b.bandwidth === undefined ? 0 : size(b.bandwidth, 'bandwidth', 100_000, (s) => parseBandwidth(s)),
     sliceBytes: b.slice === undefined ? DEFAULT_SLICE : size(b.slice, 'slice', 1 << 20, (s) => (s === '0' ? 0 : parseSize('slice', s, 1 << 20))),
     autoConverge: bool(b.autoConverge, 'autoConverge', true),

@@ -92,6 +92,22 @@ export class AgentClient {
     });
   }
 
+  /**
+   * `call` for a quick question, given up after `ms`: an agent that accepts and then stalls is
+   * otherwise noticed only by the heartbeat, after 30 s.
+   */
+  async callWithin<K extends OpName>(op: K, args: OpArgs[K], ms: number): Promise<unknown> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new GodwitError(`agent ${this.url}: no answer to ${op} in ${ms / 1000} s`)), ms);
+    });
+    try {
+      return await Promise.race([this.call(op, args), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   close(): void {
     this.channel.close(1000, 'done');
   }

@@ -66,14 +66,10 @@ export class HostWatcher {
     this.inFlight.add(h.name);
     const t0 = performance.now();
     let client: AgentClient | undefined;
-    let timer: NodeJS.Timeout | undefined;
     const was = this.health.get(h.name)!;
     try {
       client = await AgentClient.connect(h.url, { ...this.credentials(h), connectTimeoutMs: 3000 });
-      const st = (await Promise.race([
-        client.call('status', {}),
-        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('no answer to status in 5 s')), 5000); }),
-      ])) as StatusReport;
+      const st = (await client.callWithin('status', {}, 5000)) as StatusReport;
       this.health.set(h.name, {
         up: true, checkedAt: Date.now(), latencyMs: Math.round((performance.now() - t0) * 10) / 10,
         hostname: client.peer.host.hostname, kernel: client.peer.host.kernel, godwit: st.godwit, running: st.operations.length,
@@ -83,7 +79,6 @@ export class HostWatcher {
       this.health.set(h.name, { up: false, checkedAt: Date.now(), error: errorMessage(e) });
       if (was.up || !was.checkedAt) this.log.warn({ host: h.name, err: errorMessage(e) }, 'agent down');
     } finally {
-      clearTimeout(timer);
       client?.close();
       this.inFlight.delete(h.name);
     }

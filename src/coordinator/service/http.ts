@@ -6,7 +6,8 @@
 import { createServer as createHttp, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import { readFileSync } from 'node:fs';
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { proofMatches } from '../../pageserver/auth.js';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { GodwitError, errorMessage } from '../../core/errors.js';
@@ -44,12 +45,8 @@ const FILES: Record<string, { file: string; type: string }> = {
 };
 const MAX_BODY = 64 * 1024, MAX_BUFFERED = 1 << 20, MAX_STREAMS = 100, PING_MS = 30_000, AGENT_CALL_MS = 10_000, SESSION_S = 12 * 3600;
 
-const same = (a: Buffer, b: Buffer): boolean => a.length === b.length && timingSafeEqual(a, b);
+const same = (a: Buffer, b: Buffer): boolean => proofMatches(b, a);
 
-function withTimeout<T>(p: Promise<T>, ms: number, why: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new GodwitError(why)), ms); })]).finally(() => clearTimeout(timer));
-}
 
 const isLoopback = (a: string | undefined): boolean => !!a && (/^(::ffff:)?127\./.test(a) || a === '::1');
 
@@ -207,7 +204,7 @@ export class CoordinatorServer {
       if (!h) throw new HttpError(404, 'not-found', `no host ${name} in the hosts file`);
       const client = await AgentClient.connect(h.url, { ...this.o.credentials(h), connectTimeoutMs: 3000 });
       try {
-        return { json: { host: name, ...(await withTimeout(client.call('processes', {}), AGENT_CALL_MS, `${name}'s agent did not answer in ${AGENT_CALL_MS / 1000} s`) as object) } };
+        return { json: { host: name, ...(await client.callWithin('processes', {}, AGENT_CALL_MS) as object) } };
       } finally {
         client.close();
       }

@@ -201,6 +201,20 @@ function dumpAddresses(fd: number): IfAddress[] {
   });
 }
 
+/** Whether two texts name one address (`::ffff:a.b.c.d` is not `a.b.c.d`: families differ). */
+export function sameAddress(x: string, y: string): boolean {
+  const fam = x.includes(':') ? 6 : 4;
+  const a = fam === 4 ? parse4(x) : parse6(x), b = (y.includes(':') ? 6 : 4) === fam ? (fam === 4 ? parse4(y) : parse6(y)) : null;
+  return !!a && !!b && a.equals(b);
+}
+
+/** Whether `addr` is on the network of `net` (its address and prefix). */
+export function inNetwork(addr: string, net: Cidr): boolean {
+  const fam = addr.includes(':') ? 6 : 4;
+  const a = fam === 4 ? parse4(addr) : parse6(addr);
+  return !!a && fam === net.family && sameNetwork(a, bytesOf(net), net.prefix);
+}
+
 const rtnl = <T>(what: string, f: (fd: number) => T): T => withSocket(what, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE, f);
 
 // ---------------------------------------------------------------------------------------------

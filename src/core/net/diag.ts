@@ -1,10 +1,10 @@
 // The TCP sockets of a network namespace through sock_diag (NETLINK_SOCK_DIAG, inet_diag): what
 // /proc/net/tcp{,6} says, without formatting a line for each of the 262144 buckets of the hash
 // (5 ms a file here, inside the freeze); a netlink dump of both families takes a fraction of a
-// millisecond for a few sockets, a// few milliseconds for thousands. The netlink socket sees the namespace of the thread that makes
-// it: for another namespace, /proc/PID/net/tcp is read instead.
+// millisecond for a few sockets, a few milliseconds for thousands. The netlink socket sees the
+// namespace of the thread that makes it: for another namespace, /proc/PID/net/tcp is read instead.
 import { readlinkSync } from 'node:fs';
-import { readTcpTable, ipText, type TcpRow } from '../proc/tcp.js';
+import { readTcpTable, tcpRow, type TcpRow } from '../proc/tcp.js';
 import { errnoName } from '../sys/errno.js';
 import { GodwitError } from '../errors.js';
 import { withSocket, nlmsg, nlSend, nlReceive, AF_NETLINK, SOCK_RAW, NLM_F_REQUEST, NLM_F_DUMP, NLMSG_ERROR, NLMSG_DONE } from './netlink.js';
@@ -74,12 +74,5 @@ function dump(fd: number, family: number, take: (inode: number, port: number, ma
 function row(p: Buffer): TcpRow {
   const fam = p[0] === AF_INET6 ? 6 : 4;
   const len = fam === 4 ? 4 : 16;
-  const local = ipText(p.subarray(8, 8 + len), fam), peer = ipText(p.subarray(24, 24 + len), fam);
-  // an IPv4 peer of a dual-stack socket (::ffff:a.b.c.d): on the wire, and here, it is IPv4
-  const v4 = fam === 6 && local.v4 !== undefined && peer.v4 !== undefined;
-  return {
-    family: v4 ? 4 : fam, inode: p.readUInt32LE(68), state: p[1]!,
-    local: v4 ? local.v4! : local.text, localPort: p.readUInt16BE(4), peer: v4 ? peer.v4! : peer.text, peerPort: p.readUInt16BE(6),
-    rxQueue: p.readUInt32LE(56),
-  };
+  return tcpRow(fam, p.subarray(8, 8 + len), p.readUInt16BE(4), p.subarray(24, 24 + len), p.readUInt16BE(6), p[1]!, p.readUInt32LE(68), p.readUInt32LE(56));
 }

@@ -24,24 +24,27 @@ export function readTcpTable(pid: number | 'self'): TcpRow[] {
       const f = line.trim().split(/\s+/);
       if (f.length < 10) continue;
       const [la, lp] = f[1]!.split(':'), [ra, rp] = f[2]!.split(':');
-      const local = hexAddr(la!, family), peer = hexAddr(ra!, family);
-      // an IPv4 peer of a dual-stack socket (::ffff:a.b.c.d): on the wire, and here, it is IPv4
-      const v4 = family === 6 && local.v4 !== undefined && peer.v4 !== undefined;
-      rows.push({
-        family: v4 ? 4 : family, inode: Number(f[9]), state: parseInt(f[3]!, 16),
-        local: v4 ? local.v4! : local.text, localPort: parseInt(lp!, 16), peer: v4 ? peer.v4! : peer.text, peerPort: parseInt(rp!, 16),
-        rxQueue: parseInt(f[4]!.split(':')[1]!, 16),
-      });
+      rows.push(tcpRow(family, hexBytes(la!), parseInt(lp!, 16), hexBytes(ra!), parseInt(rp!, 16), parseInt(f[3]!, 16), Number(f[9]), parseInt(f[4]!.split(':')[1]!, 16)));
     }
   }
   return rows;
 }
 
-/** An address as nft and people write it, and for an IPv4-mapped IPv6 address the IPv4 one too. */
-function hexAddr(hex: string, family: 4 | 6): { text: string; v4?: string } {
+/** The table's hex address (each 32-bit word in host order) as bytes in network order. */
+function hexBytes(hex: string): Buffer {
   const bytes = Buffer.alloc(hex.length / 2);
   for (let w = 0; w < hex.length / 8; w++) bytes.writeUInt32LE(parseInt(hex.slice(w * 8, w * 8 + 8), 16), w * 4);
-  return ipText(bytes, family);
+  return bytes;
+}
+
+/** A socket's row from its addresses in network order, wherever they were read (this table, sock_diag). */
+export function tcpRow(family: 4 | 6, localBytes: Buffer, localPort: number, peerBytes: Buffer, peerPort: number, state: number, inode: number, rxQueue: number): TcpRow {
+  const local = ipText(localBytes, family), peer = ipText(peerBytes, family);
+  // an IPv4 peer of a dual-stack socket (::ffff:a.b.c.d): on the wire, and here, it is IPv4
+  const v4 = family === 6 && local.v4 !== undefined && peer.v4 !== undefined;
+  return {
+    family: v4 ? 4 : family, inode, state, local: v4 ? local.v4! : local.text, localPort, peer: v4 ? peer.v4! : peer.text, peerPort, rxQueue,
+  };
 }
 
 /**
