@@ -1,5 +1,7 @@
 // Simulated hosts on this machine, as ../shared/DESIGN.md describes them: each host is a network
-// namespace with a veth on a shared bridge, plus its own PID and mount namespace (its own /proc),
+// namespace with a veth on a shared bridge, plus its own PID, mount, IPC and UTS namespaces (its
+// own /proc, System V objects and hostname, as real hosts have), its own pseudo-terminals (a devpts
+// instance) and its own /run (a tmpfs: a socket file there is the host's, as on two machines),
 // with an agent started inside the way a user starts one. The bridge lives in a namespace of its
 // own, with the "operator" address the test (and its clients) speak from: nothing here touches
 // the machine's own network. Everything is torn down when the test ends, pass or fail.
@@ -14,6 +16,10 @@ import { DEFAULT_PORT } from '../../src/pageserver/protocol.js';
 import { ROOT, sleep, startTarget, tempDir, cleanup, allPids, status, type Target, type TestLike } from './harness.js';
 
 const CLONE_NEWNET = 0x40000000;
+/** nsenter's flags for every namespace a simulated host has */
+const HOST_NS = ['-n', '-p', '-m', '-i', '-u'];
+/** run a command inside a simulated host whose init is `init` (as a user logged in there would) */
+export const hostPrefix = (init: number): string[] => ['nsenter', '-t', String(init), ...HOST_NS, '--'];
 const HOSTINIT = join(ROOT, 'native', 'build', 'godwit-hostinit');
 const GODWIT = join(ROOT, 'bin', 'godwit.js');
 
@@ -163,9 +169,12 @@ export async function simulatedHosts(t: Pick<TestLike, 'after'>, names = ['a', '
     const agentArgs = ['node', ...nodeArgs, GODWIT, 'agent', '--listen', h.ip, '--token-file', tokenFile, '--state-dir', h.stateDir,
       ...(certs ? ['--tls-cert', certs[name]!.cert, '--tls-key', certs[name]!.key, '--tls-ca', certs.ca!.cert] : []), ...(opts.agentArgs ?? [])];
     const out = openSync(h.log, 'a');
+    // the host's own devpts, /run and hostname are made by its PID 1 before it becomes the init
+    const own = `mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts && mount --bind /dev/pts/ptmx /dev/ptmx && ` +
+      `mount -t tmpfs -o mode=0755 run /run && hostname ${h.name} && exec "$@"`;
     const argv = h.init > 0
-      ? ['nsenter', '-t', String(h.init), '-n', '-p', '-m', '--', ...agentArgs]
-      : ['ip', 'netns', 'exec', h.netns, 'unshare', '--pid', '--fork', '--mount', '--mount-proc', HOSTINIT, ...agentArgs];
+      ? ['nsenter', '-t', String(h.init), ...HOST_NS, '--', ...agentArgs]
+      : ['ip', 'netns', 'exec', h.netns, 'unshare', '--pid', '--fork', '--mount', '--mount-proc', '--ipc', '--uts', 'sh', '-c', own, 'host-init', HOSTINIT, ...agentArgs];
     const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', out, out], detached: true });
     closeSync(out);
     p.unref();
@@ -197,7 +206,7 @@ export async function simulatedHosts(t: Pick<TestLike, 'after'>, names = ['a', '
       mkdirSync(tdir);
       // PIDs on this host start high, so the same PID is free on the other one
       run('nsenter', '-t', String(h.init), '-p', '-m', '--', 'sh', '-c', 'echo 4999 > /proc/sys/kernel/ns_last_pid');
-      return startTarget(tdir, cmd, { prefix: ['nsenter', '-t', String(h.init), '-n', '-p', '-m', '--'], rootPid: (p) => rootPid(host, p), timeoutMs: 60_000 });
+      return startTarget(tdir, cmd, { prefix: hostPrefix(h.init), rootPid: (p) => rootPid(host, p), timeoutMs: 60_000 });
     },
     killAgent: (host) => {
       const h = hosts[host]!;

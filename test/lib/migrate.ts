@@ -10,7 +10,7 @@ import type { MigrationProgress, MigrationReport } from '../../src/coordinator/m
 
 /** Start a process that holds PID `nsPid` on `host` (a sleep, orphaned to the host's init). */
 export function takePid(c: Cluster, host: string, nsPid: number): void {
-  const r = spawnSync('nsenter', ['-t', String(c.hosts[host]!.init), '-p', '-m', '--', 'sh', '-c',
+  const r = spawnSync('nsenter', ['-t', String(c.hosts[host]!.init), '-p', '-m', '-i', '-u', '--', 'sh', '-c',
     `echo ${nsPid - 1} > /proc/sys/kernel/ns_last_pid; sleep 600 >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' });
   if (Number(r.stdout.trim()) !== nsPid) throw new Error(`could not take PID ${nsPid} on ${host}: ${r.stdout} ${r.stderr}`);
 }
