@@ -13,7 +13,7 @@ import { sys } from '../../src/core/sys/libc.js';
 import { NR } from '../../src/core/sys/nr.js';
 import { AgentClient, type TlsMaterial } from '../../src/pageserver/client.js';
 import { DEFAULT_PORT } from '../../src/pageserver/protocol.js';
-import { ROOT, sleep, startTarget, tempDir, cleanup, allPids, status, type Target, type TestLike } from './harness.js';
+import { ROOT, sleep, startTarget, tempDir, cleanup, allPids, status, type StartOptions, type Target, type TestLike } from './harness.js';
 
 const CLONE_NEWNET = 0x40000000;
 /** nsenter's flags for every namespace a simulated host has */
@@ -47,8 +47,8 @@ export interface Cluster {
   client(host: string, token?: Buffer): Promise<AgentClient>;
   /** the operator's certificate, key and CA when the agents speak TLS */
   tls: TlsMaterial | undefined;
-  /** start a test program on a host */
-  launch(host: string, tag: string, cmd: string[]): Promise<Target>;
+  /** start a test program on a host (`ready: false`: a program that prints no READY line) */
+  launch(host: string, tag: string, cmd: string[], opts?: Pick<StartOptions, 'ready' | 'env'>): Promise<Target>;
   /** the PID this test sees for PID `nsPid` of `host` (-1: none) */
   rootPid(host: string, nsPid: number): number;
   /** kill a host's agent (SIGKILL: no chance to clean up) */
@@ -200,13 +200,13 @@ export async function simulatedHosts(t: Pick<TestLike, 'after'>, names = ['a', '
       return AgentClient.connect(hosts[host]!.url, { token: tok, ...(tls ? { tls } : {}) });
     },
     tls: tlsOf('operator'),
-    launch: async (host, tagName, cmd) => {
+    launch: async (host, tagName, cmd, lo = {}) => {
       const h = hosts[host]!;
       const tdir = join(dir, `${tagName}-${host}`);
       mkdirSync(tdir);
       // PIDs on this host start high, so the same PID is free on the other one
       run('nsenter', '-t', String(h.init), '-p', '-m', '--', 'sh', '-c', 'echo 4999 > /proc/sys/kernel/ns_last_pid');
-      return startTarget(tdir, cmd, { prefix: hostPrefix(h.init), rootPid: (p) => rootPid(host, p), timeoutMs: 60_000 });
+      return startTarget(tdir, cmd, { ...lo, prefix: hostPrefix(h.init), rootPid: (p) => rootPid(host, p), timeoutMs: 60_000 });
     },
     killAgent: (host) => {
       const h = hosts[host]!;

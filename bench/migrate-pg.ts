@@ -1,0 +1,57 @@
+// npm run bench, part 7: the downtime of `godwit migrate` of a PostgreSQL 15 cluster (100 000
+// rows, the postmaster's whole tree with its System V segment and shared memory) between
+// simulated hosts, with 1, 10 and 100 clients connected over TCP from the operator's network,
+// each in an open transaction; --move-ip moves the service address. After the move every client
+// commits on its same connection, and the count of rows must be right.
+import { execFileSync } from 'node:child_process';
+import { simulatedHosts } from '../test/lib/hosts.js';
+import { writeHostsFile, startMigrate } from '../test/lib/migrate.js';
+import { postgresOnHost, stopPostgres, client, one, loadRows } from '../test/lib/postgres.js';
+
+const COUNTS = (process.env.BENCH_PG_CLIENTS ?? '1,10,100').split(',').map(Number);
+const RUNS = Number(process.env.BENCH_PG_RUNS ?? 3);
+
+interface Row { clients: number; processes: number; down: number; dump: number; transfer: number; restore: number; handover: number; resume: number; other: number; total: number; pass: boolean }
+
+async function once(n: number): Promise<Row> {
+  const afters: Array<() => void | Promise<void>> = [];
+  try {
+    const c = await simulatedHosts({ after: (f) => { afters.push(f); } }, ['a', 'b']);
+    const service = `${c.hosts.a!.ip.split('.').slice(0, 3).join('.')}.100`;
+    execFileSync('ip', ['-n', c.hosts.a!.netns, 'addr', 'add', `${service}/24`, 'dev', 'eth0']);
+    const { postmaster } = await postgresOnHost(c, 'a', service, 5432, { max_connections: n + 20 });
+    afters.push(() => stopPostgres(c.rootPid('b', postmaster.nsPid!)));
+    const setup = client(service, 5432);
+    await setup.connect();
+    await loadRows(setup, 100_000);
+    await setup.end();
+    const clients = Array.from({ length: n }, () => client(service, 5432));
+    await Promise.all(clients.map((x) => x.connect()));
+    await Promise.all(clients.map(async (x, i) => { await x.query('BEGIN'); await x.query('INSERT INTO items VALUES ($1, $2)', [200_000 + i, 'in flight']); }));
+    const r = await startMigrate(['--hosts', writeHostsFile(c), '--from', 'a', '--to', 'b', '--pid', String(postmaster.nsPid), '--move-ip', `${service}/24`]).done;
+    if (r.code !== 0 || !r.report?.downtime) throw new Error(`migrate exited ${r.code}: ${r.stderr.slice(-2000)}`);
+    await Promise.all(clients.map((x) => x.query('COMMIT')));
+    const count = Number(await one(clients[0]!, 'SELECT count(*) FROM items'));
+    await Promise.all(clients.map((x) => x.end()));
+    const d = r.report.downtime;
+    return {
+      clients: n, processes: r.report.preflight?.tree.processes ?? 0, down: d.totalMs, dump: d.dumpMs, transfer: d.transferMs, restore: d.restoreMs, handover: d.handoverMs,
+      resume: d.resumeMs, other: d.otherMs, total: r.report.totalMs ?? 0, pass: count === 100_000 + n,
+    };
+  } finally {
+    for (const f of afters.reverse()) await f();
+  }
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+console.log('\n== godwit migrate of PostgreSQL 15 (100 000 rows) with N clients in open transactions (2 simulated hosts, --move-ip): downtime');
+console.log(`runs per case: ${RUNS} (median, and the worst run); every client commits on B afterwards`);
+console.log('| clients | processes | downtime ms (median) | worst | dump | transfer | restore | address handover | resume | other | migration s | commits |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+for (const n of COUNTS) {
+  const rs: Row[] = [];
+  for (let i = 0; i < RUNS; i++) rs.push(await once(n));
+  const m = (k: 'dump' | 'transfer' | 'restore' | 'handover' | 'resume' | 'other') => median(rs.map((r) => r[k])).toFixed(1);
+  console.log(`| ${n} | ${rs[0]!.processes} | ${median(rs.map((r) => r.down)).toFixed(1)} | ${Math.max(...rs.map((r) => r.down)).toFixed(1)} | ${m('dump')} | ${m('transfer')} | ${m('restore')} | ${m('handover')} | ${m('resume')} | ${m('other')} | ${(median(rs.map((r) => r.total)) / 1000).toFixed(1)} | ${rs.every((r) => r.pass) ? 'PASS' : 'FAIL'} |`);
+}
