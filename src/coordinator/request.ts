@@ -3,7 +3,7 @@
 // from the hosts file only: a request never points the coordinator at an agent of its choosing.
 import { GodwitError } from '../core/errors.js';
 import { parseCidr, type Cidr } from '../core/net/address.js';
-import { parseBandwidth, parseSize } from '../cli/options.js';
+import { parseBandwidth, parseSize } from '../core/units.js';
 import type { Compression } from '../pageserver/protocol.js';
 import { DEFAULT_SLICE, DEFAULTS } from './migration.js';
 
