@@ -42,6 +42,8 @@ export function makeCluster(dir: string, o: { listen: string; port: number; sock
     listen_addresses: `'${o.listen}'`, port: o.port, unix_socket_directories: `'${o.socketDir}'`, ...(o.settings ?? {}),
   };
   appendFileSync(join(data, 'postgresql.conf'), Object.entries(conf).map(([k, v]) => `${k} = ${v}\n`).join(''));
+  // clients come from the test's own networks (a simulated host's bridge): a test cluster trusts them
+  appendFileSync(join(data, 'pg_hba.conf'), 'host all all 0.0.0.0/0 trust\nhost all all ::/0 trust\n');
   return { data, port: o.port, socketDir: o.socketDir };
 }
 
