@@ -50,7 +50,12 @@ interface Seen { pid: number; fd: number; ino: number; link: string; id: number 
 
 export class FdTableDumper {
   /** `tcp`: dump established TCP connections (in repair mode, under a network lock the caller holds) */
-  constructor(readonly ghosts: GhostDumper, private shellJob = false, private tcp = false) {}
+  /**
+   * `survey`: classify a running tree without freezing it (a migration's preflight): internet
+   * sockets are left to the TCP survey (nothing is put in repair mode), and what only a moment
+   * makes refusable (connections waiting to be accepted) is let pass.
+   */
+  constructor(readonly ghosts: GhostDumper, private shellJob = false, private tcp = false, private survey = false) {}
   /** our duplicates of the sockets put in repair mode, until the dump ends one way or the other */
   private repaired: number[] = [];
   private files: FileEntry[] = [];
@@ -162,8 +167,9 @@ export class FdTableDumper {
       if (family === AF_UNIX) {
         this.diag ??= unixSockets();
         this.where.set(id, `process ${pid}: fd ${fd.fd} -> socket:[${ino}]`);
-        return dumpUnix(pid, id, fd.fd, dup, ino, flags, this.diag, (agentFd) => this.inflight(agentFd));
+        return dumpUnix(pid, id, fd.fd, dup, ino, flags, this.diag, (agentFd) => this.inflight(agentFd), this.survey);
       }
+      if ((family === AF_INET || family === AF_INET6) && this.survey) return { id, kind: 'chr', path: fd.link, flags, rdev: 0 };
       if (family === AF_INET || family === AF_INET6) {
         const e = dumpInet(pid, id, fd.fd, dup, ino, flags, family, this.tcp);
         if (e.kind === 'inet' && e.tcp) { this.repaired.push(dup); dup = -1; }

@@ -12,7 +12,7 @@ const KINDS = new Set<FileEntry['kind']>(['reg', 'chr', 'pipe', 'eventfd', 'epol
 /** The kinds of external peer a restore can give a new far end (tty: see files/chrdev.ts). */
 const EXTERNAL_KINDS = new Set(['pipe', 'fifo', 'unix', 'tty']);
 
-export interface RestorableInput { files: Files; cores: Iterable<ProcessCore> }
+export interface RestorableInput { files: Files; cores: Iterable<Pick<ProcessCore, 'pid' | 'fds'>> }
 
 /** Throws UnsupportedError naming the process, the fd and what to do, for the first problem found. */
 export function checkRestorable(img: RestorableInput): void {
