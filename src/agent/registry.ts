@@ -1,6 +1,7 @@
 // What an agent is doing: migrations it expects to receive (with their one-time keys), migrations
 // it sends, the operations running now, and which processes are being moved. One process is
 // moved by one migration at a time, and a migration runs one operation at a time.
+import type { ExternalPeer } from '../core/files/external.js';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { GodwitError } from '../core/errors.js';
 import type { OpName, Progress } from '../pageserver/protocol.js';
@@ -32,7 +33,12 @@ export interface Incoming {
 }
 
 /** A tree built on the destination and waiting, whichever way it was built. */
-export interface HeldTree { root: number; keptBytes: number; run(): Promise<void>; discard(): Promise<void> }
+export interface HeldTree {
+  root: number; keptBytes: number;
+  /** the tree's external peers and what each became */
+  external: ExternalPeer[];
+  run(): Promise<void>; discard(): Promise<void>;
+}
 
 export interface Outgoing { id: string; pid: number; peer: string; links: string[]; created: number; touched: number }
 

@@ -29,6 +29,11 @@ export const inspectCommand: CommandModule = {
       out.push(`    threads ${p.threads.join(' ')}; ${p.vmas} mappings; ${p.pages} pages (${mib(p.pageBytes)})`);
       for (const f of p.fds) out.push(`    fd ${f.fd}: ${f.kind} ${f.target}`);
     }
+    if (s.external.length) out.push(`external peers (their other end was outside the tree; restore --inherit-fd fd[N]:KEY replaces one):`);
+    for (const o of s.external) {
+      const dir = o.direction === 'out' ? 'the tree writes' : o.direction === 'in' ? 'the tree reads' : 'both ways';
+      out.push(`  ${o.key}: ${o.kind}, ${dir}${o.peerName ? `, peer ${o.peerName}` : ''}; ${o.users.map((u) => `pid ${u.pid} fd ${u.fd}`).join(', ')}`);
+    }
     process.stdout.write(out.join('\n') + '\n');
     return 0;
   },

@@ -12,6 +12,7 @@ import { logger } from '../core/log.js';
 import { AgentClient, type ClientOptions } from '../pageserver/client.js';
 import type { Compression, Event, OpArgs, PeerRef, Progress } from '../pageserver/protocol.js';
 import type { LinkResult } from '../agent/ops/send.js';
+import type { ExternalPeer } from '../core/files/external.js';
 import type { RestoreAnswer } from '../agent/ops/restore.js';
 import type { StatusReport } from '../agent/ops/status.js';
 import type { HostEntry } from './hosts.js';
@@ -91,6 +92,8 @@ export interface MigrationReport {
   final?: { pagesBytes: number; bytes: number; wireBytes: number };
   /** memory the destination built while pre-copy ran and kept: the restore did not write it again */
   builtAheadBytes?: number;
+  /** the tree's pipes and sockets whose other end stayed on the source, and what each became on the destination */
+  external?: ExternalPeer[];
   /** wire bytes over page bytes, all links */
   compressionRatio: number;
   warnings: string[];
@@ -318,6 +321,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     committed = true;
     const tResumed = performance.now();
     report.destinationPid = resumed.pid;
+    report.external = resumed.external ?? [];
 
     // ---- the source is killed
     show({ phase: 'cleanup' });

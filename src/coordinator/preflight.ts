@@ -38,7 +38,8 @@ export async function preflight(src: AgentClient, dst: AgentClient, pid: number,
     src.call('probe', { pid }) as Promise<TreeSurvey>,
   ]);
   const adm = (await dst.call('admit', { survey })) as Admission;
-  const problems = [...adm.problems], warnings = [...adm.warnings];
+  // what the final dump would refuse, refused now: before anything is frozen
+  const problems = [...(survey.refusals ?? []), ...adm.problems], warnings = [...adm.warnings];
   const taken = adm.taken.length ? `PID${adm.taken.length > 1 ? 's' : ''} ${adm.taken.slice(0, 8).join(', ')}${adm.taken.length > 8 ? ` and ${adm.taken.length - 8} more` : ''} of the tree are taken on the destination` : '';
   if (o.newPidns) {
     const ns = dCheck.probes.find((p) => p.id === 'namespaces');

@@ -2,6 +2,7 @@
 // place (phase, iteration, a bar for the current link, dirty rate, bandwidth, expected
 // downtime); with --json, one JSON object per line for every change worth telling.
 import type { MigrationProgress, MigrationReport } from './migration.js';
+import { describePeer } from '../core/files/external.js';
 
 const MB = 1e6;
 const mb = (b: number): string => `${(b / MB).toFixed(b >= 100 * MB ? 0 : 1)} MB`;
@@ -81,6 +82,7 @@ export function formatReport(r: MigrationReport): string {
   if (r.network && (r.network.connections || r.network.movedIps.length)) {
     L.push(`TCP connections carried: ${r.network.connections}${r.network.movedIps.length ? `; moved to ${r.to}: ${r.network.movedIps.join(', ')}` : ''}`);
   }
+  for (const p of r.external ?? []) L.push(`external peer (stayed on ${r.from}): ${describePeer(p)}`);
   L.push(`total ${(r.totalMs / 1000).toFixed(2)} s (pre-copy ${(r.precopyMs / 1000).toFixed(2)} s); wire/pages ${r.compressionRatio}`);
   if (r.outcome === 'migrated') L.push(`process ${r.pid} now runs on ${r.to}${r.destinationPid !== undefined && r.destinationPid !== r.pid ? ` as PID ${r.destinationPid}` : ''}`);
   return L.join('\n');

@@ -37,6 +37,7 @@ import { lockTargets, countConnections } from './net/tcp.js';
 import { drainAcceptQueues, pidsHere, livePids } from './net/backlog.js';
 import { fdTable } from './proc/fd.js';
 import { cpuFlags } from './cpu.js';
+import { checkRestorable } from './image/restorable.js';
 
 export interface DumpOptions {
   pid: number;
@@ -121,6 +122,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     const shmem = new ShmemDumper(pages);
     const pstree = pstreeOf(tree);
     let xsaveSize = 0;
+    const cores: ProcessCore[] = [];
     for (const p of tree.order()) {
       if (p.zombie) continue;
       const stat = readStat(p.pid);
@@ -149,12 +151,16 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
         fds: files.dumpProcess(p.pid, fdTables?.get(p.pid)), locks: [],
       };
       core.locks = dumpLocks(files.lastFds);
+      cores.push(core);
       inj.unmapScratch();
       writeRecord(opts.dir, `core-${p.pid}.mpk`, 'core', core);
       writeRecord(opts.dir, `pagemap-${p.pid}.mpk`, 'pagemap', mmDump.pagemap);
       log.debug({ pid: p.pid, threads: threads.length, vmas: core.mm.vmas.length, bytes: mmDump.bytes }, 'process dumped');
     }
-    writeRecord(opts.dir, 'files.mpk', 'files', files.finish());
+    const fileRecord = files.finish();
+    // before anything is killed or committed: what its restore would refuse, the dump refuses
+    checkRestorable({ files: fileRecord, cores });
+    writeRecord(opts.dir, 'files.mpk', 'files', fileRecord);
     writeRecord(opts.dir, 'shmem.mpk', 'shmem', { objects: shmem.objects });
     writeRecord(opts.dir, 'pstree.mpk', 'pstree', { entries: pstree });
     const inv: Inventory = {

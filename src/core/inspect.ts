@@ -2,6 +2,7 @@
 import { readImage } from './image/image.js';
 import type { FileEntry, GhostEntry } from './image/format.js';
 import { describeAddr } from './net/sockopt.js';
+import type { ExternalObject } from './files/external.js';
 
 function describe(f: FileEntry, ghosts: Map<number, GhostEntry>): string {
   switch (f.kind) {
@@ -37,6 +38,8 @@ export interface ImageSummary {
     exe?: string; cwd?: string;
   }>;
   totalPageBytes: number;
+  /** pipes, FIFOs and sockets whose other end was outside the tree (what --inherit-fd names) */
+  external: ExternalObject[];
   /** older links first, then this image: where each page of a restore comes from */
   chain: Array<{ dir: string; kind: string; pages: number }>;
 }
@@ -66,6 +69,7 @@ export function inspectImage(dir: string): ImageSummary {
     dir, format: img.inventory.format, godwit: img.inventory.godwit, kernel: img.inventory.kernel,
     created: img.inventory.created, root: img.inventory.root,
     ...(img.inventory.parent ? { parent: img.inventory.parent } : {}), processes, totalPageBytes: total,
+    external: img.files.external ?? [],
     chain: [
       ...img.chain.map((l) => ({ dir: l.dir, kind: 'pre-dump', pages: [...l.pagemaps.values()].reduce((s, p) => s + p.segments.reduce((t, x) => t + x.totalPages, 0), 0) })),
       { dir, kind: 'dump', pages: total / 4096 },

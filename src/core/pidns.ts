@@ -15,6 +15,7 @@ import { createInterface, type Interface } from 'node:readline';
 import { readStatus } from './proc/status.js';
 import { GodwitError } from './errors.js';
 import { logger } from './log.js';
+import type { ExternalPeer } from './files/external.js';
 
 // compiled to dist/src/core/pidns.js
 const GODWIT = fileURLToPath(new URL('../../../bin/godwit.js', import.meta.url));
@@ -69,25 +70,46 @@ export interface HeldInNs {
   root: number;
   outerRoot: number;
   restoreMs: number;
+  /** the tree's external peers and what each became */
+  external: ExternalPeer[];
   run(): Promise<void>;
   discard(): Promise<void>;
 }
 
 /** Build `dir` in a new PID namespace and hold it until run() or discard(). */
-export async function buildInNewPidns(dir: string, label: string): Promise<HeldInNs> {
+/**
+ * The inner restore's own reason, from its stderr: its `godwit: ...` line, not the init's note
+ * that its child exited, nor its JSON log lines.
+ */
+export function innerReason(stderr: string): string {
+  const lines = stderr.trim().split('\n').filter(Boolean);
+  const own = lines.filter((l) => /^godwit: /.test(l)).pop();
+  if (own) return own.replace(/^godwit: /, '');
+  const logged = lines.map((l) => { try { return (JSON.parse(l) as { level?: number; err?: string; msg?: string }); } catch { return null; } })
+    .filter((j): j is { level?: number; err?: string; msg?: string } => !!j && (j.level ?? 0) >= 50).pop();
+  return logged?.err ?? logged?.msg ?? lines.pop() ?? 'it exited';
+}
+
+/** Build `dir` in a new PID namespace and hold it until run() or discard(). `args`: more restore options. */
+export async function buildInNewPidns(dir: string, label: string, args: string[] = []): Promise<HeldInNs> {
   const log = logger('pidns');
-  const p = spawnInNewPidns(['-D', dir, '--hold-stdin'], 'pipe');
+  const p = spawnInNewPidns(['-D', dir, '--hold-stdin', ...args], 'pipe');
   let stderr = '';
   p.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
   const exited = new Promise<number>((resolve) => p.on('close', (code) => resolve(code ?? -1)));
   const lines = createInterface({ input: p.stdout! });
   const next = () => nextLine(lines);
-  const built = await next();
+  let built = await next();
+  let external: ExternalPeer[] = [];
+  const ext = built && /^EXTERNAL (.*)$/.exec(built);
+  if (ext) {
+    external = JSON.parse(ext[1]!) as ExternalPeer[];
+    built = await next();
+  }
   const m = built && /^BUILT (\d+) ([\d.]+)$/.exec(built);
   if (!m) {
     await exited;
-    const why = stderr.trim().split('\n').filter(Boolean).pop()?.replace(/^godwit: /, '') ?? 'it exited';
-    throw new GodwitError(`restore in a new PID namespace failed: ${why}`);
+    throw new GodwitError(`restore in a new PID namespace failed: ${innerReason(stderr)}`);
   }
   const root = Number(m[1]);
   const outerRoot = outerPid(p.pid!, root, true);
@@ -103,10 +125,10 @@ export async function buildInNewPidns(dir: string, label: string): Promise<HeldI
     p.stdout!.destroy();
     p.stderr!.destroy();
     p.unref();
-    if (!answer || !want.test(answer)) throw new GodwitError(`the restorer in the new PID namespace: ${stderr.trim().split('\n').pop() ?? 'no answer'}`);
+    if (!answer || !want.test(answer)) throw new GodwitError(`the restorer in the new PID namespace: ${innerReason(stderr)}`);
   };
   return {
-    root, outerRoot, restoreMs: Number(m[2]),
+    root, outerRoot, restoreMs: Number(m[2]), external,
     run: () => end('RUN', /^RAN$/),
     discard: () => end('DISCARD', /^DISCARDED$/),
   };

@@ -27,6 +27,9 @@ import { GodwitError } from './errors.js';
 import { NetworkLock } from './net/lock.js';
 import { logger } from './log.js';
 import { cstr } from './sys/libc.js';
+import { checkRestorable } from './image/restorable.js';
+import { checkInherit } from './files/peers.js';
+import type { ExternalPeer, RestorePeerOptions } from './files/external.js';
 
 export interface RestoreOptions {
   dir: string;
@@ -43,6 +46,8 @@ export interface RestoreOptions {
   pagesChecked?: boolean;
   /** the image at `dir`, already read and checked */
   image?: Image;
+  /** what the tree's external peers become (`--inherit-fd`, `--ext-unix-sk`, where captures go) */
+  peers?: RestorePeerOptions;
 }
 
 export interface RestoreResult {
@@ -52,6 +57,8 @@ export interface RestoreResult {
   exit?: { code: number } | { signal: number };
   /** a shell job's terminal goes back to godwit when the job ends */
   giveTerminalBack?: () => void;
+  /** each object whose other end was outside the tree at dump, and what it became */
+  external: ExternalPeer[];
 }
 
 const PR_SET_CHILD_SUBREAPER = 36;
@@ -96,6 +103,8 @@ export interface BuiltTree {
   buildMs: number;
   /** memory built during pre-copy (see prebuild.ts) that the tree kept */
   keptBytes: number;
+  /** its external peers and what each became */
+  external: ExternalPeer[];
   run(): RestoreResult;
   discard(): void;
 }
@@ -105,12 +114,15 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
   const log = logger('restore');
   const t0 = performance.now();
   const img = opts.image ?? readImage(opts.dir);
+  // what the image alone makes impossible, the dump refused already (image/restorable.ts)
+  checkRestorable({ files: img.files, cores: img.cores.values() });
+  if (opts.peers) checkInherit(opts.peers.inherit, img.files.external ?? []);
   const phase = { readMs: performance.now() - t0, seedsMs: 0, mmMs: 0 };
   let keptBytes = 0;
   // seeds grown during pre-copy, if the tree kept its shape; otherwise they are gone by now
   const pre = opts.prebuilt?.adopt(img) ?? null;
   ensurePidsFree(img, opts.pidWaitMs ?? 10_000, new Set(pre?.seeds.created));
-  const files = new FileOpener(img.files, img.dir, opts.shellJob);
+  const files = new FileOpener(img.files, img.dir, opts.shellJob, opts.peers);
   const sender = new FdSender();
   const b = pre?.seeds ?? new SeedTree(img.pstree.entries, [...img.cores.values()].map((c) => c.mm.vmas));
   const root = img.pstree.entries[0]!;
@@ -187,7 +199,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
     settled = true;
   };
   return {
-    root: root.pid, processes: img.pstree.entries.length, buildMs, keptBytes,
+    root: root.pid, processes: img.pstree.entries.length, buildMs, keptBytes, external: files.peers.result,
     discard: () => {
       settle();
       files.dropTcp();
@@ -214,7 +226,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
       try { lock?.release(); } catch (e) { log.warn({ table: lock?.table, err: (e as Error).message }, 'cannot remove the network lock\'s table (its rules let everything through)'); }
       if (opts.pidfile) writeFileSync(opts.pidfile, `${root.pid}\n`);
       log.debug({ root: root.pid, processes: img.pstree.entries.length, ms: restoreMs }, 'tree restored');
-      const res: RestoreResult = { root: root.pid, processes: img.pstree.entries.length, restoreMs };
+      const res: RestoreResult = { root: root.pid, processes: img.pstree.entries.length, restoreMs, external: files.peers.result };
       if (fg) res.giveTerminalBack = fg.giveBack;
       return res;
     },

@@ -6,13 +6,30 @@
 // namespace by a restorer of its own (core/pidns.ts): its PIDs may be taken here.
 import { buildTree } from '../../core/restore.js';
 import { buildInNewPidns } from '../../core/pidns.js';
+import { join } from 'node:path';
+import type { ExternalPeer, RestorePeerOptions } from '../../core/files/external.js';
 import { GodwitError, errorMessage } from '../../core/errors.js';
 import type { OpArgs } from '../../pageserver/protocol.js';
 import type { OpCall } from '../context.js';
 import { NotFoundError, type HeldTree, type Incoming, type Running } from '../registry.js';
 
 /** `pid`: the root's PID on this host (in a new PID namespace, not the tree's own) */
-export interface RestoreAnswer { pid: number; restoreMs: number; resumeMs: number; keptBytes: number }
+export interface RestoreAnswer {
+  pid: number; restoreMs: number; resumeMs: number; keptBytes: number;
+  /** the tree's external peers (their other end stayed on the source) and what each became here */
+  external: ExternalPeer[];
+}
+
+/**
+ * A migration's external peers stay behind on the source: what the tree writes to them is
+ * captured here, under this agent's state directory (the migration's id, which this agent
+ * handed out, names the folder: nothing from the network chooses the path), and a unix socket
+ * connected to a named listener is connected again to the same name here where something
+ * listens there (journald's stdout stream, /dev/log).
+ */
+function peerPolicy(ctx: OpCall['ctx'], m: Incoming): RestorePeerOptions {
+  return { inherit: new Map(), captureDir: join(ctx.state.root, 'captured', m.id), reconnectUnix: true };
+}
 
 
 /**
@@ -44,20 +61,20 @@ export function buildEarly(ctx: OpCall['ctx'], m: Incoming): void {
   const dir = ctx.state.link('incoming', m.id, 'final');
   m.early = (async () => {
     if (m.prebuild) await settle(m, ctx.log);
-    return build(m, dir, false);
+    return build(m, dir, false, peerPolicy(ctx, m));
   })();
   m.early.catch((e: unknown) => ctx.log.debug({ migration: m.id, err: errorMessage(e) }, 'the early build failed; the restore says so'));
 }
 
-async function build(m: Incoming, dir: string, pidns: boolean): Promise<HeldTree> {
+async function build(m: Incoming, dir: string, pidns: boolean, peers: RestorePeerOptions): Promise<HeldTree> {
   if (pidns) {
     // the seeds grown during pre-copy live in this namespace, not the new one
     m.prebuild?.drop('the tree is restored into a new PID namespace');
-    const t = await buildInNewPidns(dir, m.id);
-    return { root: t.outerRoot, keptBytes: 0, run: () => t.run(), discard: () => t.discard() };
+    const t = await buildInNewPidns(dir, m.id, ['--capture-dir', peers.captureDir, ...(peers.reconnectUnix ? ['--ext-unix-sk'] : [])]);
+    return { root: t.outerRoot, keptBytes: 0, external: t.external, run: () => t.run(), discard: () => t.discard() };
   }
-  const t = await buildTree({ dir, detach: true, pagesChecked: true, ...(m.prebuild ? { prebuilt: m.prebuild } : {}), ...(m.image ? { image: m.image } : {}) });
-  return { root: t.root, keptBytes: t.keptBytes, run: async () => { t.run(); }, discard: async () => { t.discard(); } };
+  const t = await buildTree({ dir, detach: true, pagesChecked: true, peers, ...(m.prebuild ? { prebuilt: m.prebuild } : {}), ...(m.image ? { image: m.image } : {}) });
+  return { root: t.root, keptBytes: t.keptBytes, external: t.external, run: async () => { t.run(); }, discard: async () => { t.discard(); } };
 }
 
 export async function restore(call: OpCall, run: Running, args: OpArgs['restore']): Promise<RestoreAnswer> {
@@ -77,7 +94,7 @@ export async function restore(call: OpCall, run: Running, args: OpArgs['restore'
       tree = await early;
     } else {
       if (m.prebuild) await settle(m, ctx.log);
-      tree = await build(m, ctx.state.link('incoming', m.id, 'final'), !!args.pidns);
+      tree = await build(m, ctx.state.link('incoming', m.id, 'final'), !!args.pidns, peerPolicy(ctx, m));
     }
     if (m.prebuild) ctx.log.debug({ migration: m.id, ...m.prebuild.stats }, 'memory built ahead');
   } catch (e) {
@@ -113,10 +130,10 @@ export async function restore(call: OpCall, run: Running, args: OpArgs['restore'
     throw e;
   }
   const resumeMs = Math.round((performance.now() - t1) * 10) / 10;
-  ctx.log.info({ migration: m.id, pid: tree.root, restoreMs, resumeMs }, 'restored');
+  ctx.log.info({ migration: m.id, pid: tree.root, restoreMs, resumeMs, external: tree.external.length }, 'restored');
   // the migration is over here: its key is spent
   reg.incoming.delete(m.id);
   // after the answer: deleting a GiB of images takes longer than the whole freeze did
   if (!args.keepImages) void ctx.state.removeLater('incoming', m.id).catch((e: unknown) => ctx.log.warn({ migration: m.id, err: errorMessage(e) }, 'cannot delete the images'));
-  return { pid: tree.root, restoreMs, resumeMs, keptBytes: tree.keptBytes };
+  return { pid: tree.root, restoreMs, resumeMs, keptBytes: tree.keptBytes, external: tree.external };
 }

@@ -32,3 +32,48 @@ export interface ExternalPolicy {
   /** where capture files go (created on demand) */
   captureDir: string;
 }
+
+/**
+ * Which way data flows between the tree and the peer: `out` the tree writes (a pipe's write end,
+ * output to a collector), `in` the tree reads, `both` a socket.
+ */
+export type PeerDirection = 'in' | 'out' | 'both';
+
+/** What the dump records of one external object: enough to decide its fate at restore. */
+export interface ExternalObject {
+  key: string;
+  kind: ExternalPeer['kind'];
+  users: ExternalPeer['users'];
+  direction: PeerDirection;
+  /** a unix socket: the peer's name as getpeername gave it (a path, `@abstract`, or '' unnamed) */
+  peerName?: string;
+  /** unix: SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+  sockType?: number;
+}
+
+/** What the restorer may do beyond the defaults (see the README's "External peers"). */
+export interface RestorePeerOptions extends ExternalPolicy {
+  /**
+   * `--ext-unix-sk`: a unix stream socket whose peer was a named listener is connected again to
+   * that name where something listens there (otherwise it is captured). Datagram sockets are
+   * always connected again to a name that is bound.
+   */
+  reconnectUnix: boolean;
+}
+
+/** One line for people: what an external peer became. */
+export function describePeer(p: ExternalPeer): string {
+  const who = p.users.map((u) => `process ${u.pid} fd ${u.fd}`).join(', ');
+  const what = p.became === 'captured' ? `captured into ${p.capture}`
+    : p.became === 'held' ? 'held open by godwit-sink (no EOF)'
+    : p.became === 'inherited' ? `inherited: the restorer's fd ${p.detail}`
+    : `reconnected to ${p.detail}`;
+  return `${p.kind} ${p.key} (${who}): ${what}`;
+}
+
+/** `fd[N]:KEY`, as CRIU spells --inherit-fd; null when it is not that. */
+export function parseInheritFd(s: string): { fd: number; key: string } | null {
+  const m = /^fd\[(\d{1,7})\]:(.+)$/.exec(s);
+  if (!m) return null;
+  return { fd: Number(m[1]), key: m[2]! };
+}

@@ -34,7 +34,12 @@ import { GhostMaker, type GhostDumper } from './ghost.js';
 import { pidfdOpen, pidfdGetfd, close } from '../sys/process.js';
 import { getInt, SOL_SOCKET, SO, AF_UNIX, AF_INET, AF_INET6 } from '../net/sockopt.js';
 import { unixSockets, type UnixDiag } from '../net/unix-diag.js';
-import { dumpUnix, checkUnixPeers, UnixMaker } from '../net/unix.js';
+import { dumpUnix, externalUnix, UnixMaker } from '../net/unix.js';
+import type { ExternalObject, RestorePeerOptions } from './external.js';
+import { Peers } from './peers.js';
+import { join } from 'node:path';
+import { sys } from '../sys/libc.js';
+import { NR } from '../sys/nr.js';
 import { dumpInet, openInet } from '../net/inet.js';
 import { releaseTcp, finishTcp } from '../net/tcp.js';
 import { UnsupportedError } from '../errors.js';
@@ -45,12 +50,19 @@ interface Seen { pid: number; fd: number; ino: number; link: string; id: number 
 
 export class FdTableDumper {
   /** `tcp`: dump established TCP connections (in repair mode, under a network lock the caller holds) */
-  constructor(readonly ghosts: GhostDumper, private shellJob = false, private tcp = false) {}
+  /**
+   * `survey`: classify a running tree without freezing it (a migration's preflight): internet
+   * sockets are left to the TCP survey (nothing is put in repair mode), and what only a moment
+   * makes refusable (connections waiting to be accepted) is let pass.
+   */
+  constructor(readonly ghosts: GhostDumper, private shellJob = false, private tcp = false, private survey = false) {}
   /** our duplicates of the sockets put in repair mode, until the dump ends one way or the other */
   private repaired: number[] = [];
   private files: FileEntry[] = [];
   private seen: Seen[] = [];
   private pipeEnds = new Map<number, { pid: number; fd: number; ends: Set<'r' | 'w'> }>();
+  /** which ends of each FIFO the tree holds: one way only, and the other end is outside */
+  private fifoEnds = new Map<number, { path: string; ends: Set<'r' | 'w'> }>();
 
   /** One process's fd table; throws UnsupportedError naming the fd for anything unknown. */
   /** The fds of the last process dumped, as /proc showed them (for the lock table). */
@@ -100,6 +112,11 @@ export class FdTableDumper {
     if (fd.link.startsWith('/') && type === S_IFIFO) {
       const p = this.pipeEnds.get(fd.ino) ?? { pid, fd: fd.fd, ends: new Set(['r', 'w']) };
       this.pipeEnds.set(fd.ino, p); // a FIFO's other end can always be opened again by path
+      const acc = fd.flags & O.ACCMODE;
+      const f = this.fifoEnds.get(fd.ino) ?? { path: fd.link, ends: new Set<'r' | 'w'>() };
+      if (acc !== O.WRONLY) f.ends.add('r');
+      if (acc !== O.RDONLY) f.ends.add('w');
+      this.fifoEnds.set(fd.ino, f);
       return dumpFifo(id, fd);
     }
     const sock = /^socket:\[(\d+)\]$/.exec(fd.link);
@@ -150,8 +167,9 @@ export class FdTableDumper {
       if (family === AF_UNIX) {
         this.diag ??= unixSockets();
         this.where.set(id, `process ${pid}: fd ${fd.fd} -> socket:[${ino}]`);
-        return dumpUnix(pid, id, fd.fd, dup, ino, flags, this.diag, (agentFd) => this.inflight(agentFd));
+        return dumpUnix(pid, id, fd.fd, dup, ino, flags, this.diag, (agentFd) => this.inflight(agentFd), this.survey);
       }
+      if ((family === AF_INET || family === AF_INET6) && this.survey) return { id, kind: 'chr', path: fd.link, flags, rdev: 0 };
       if (family === AF_INET || family === AF_INET6) {
         const e = dumpInet(pid, id, fd.fd, dup, ino, flags, family, this.tcp);
         if (e.kind === 'inet' && e.tcp) { this.repaired.push(dup); dup = -1; }
@@ -185,10 +203,30 @@ export class FdTableDumper {
       pipes.push(dumpPipeData(p.pid, p.fd, ino, p.ends.size < 2));
     }
     const unix = this.files.filter((f): f is Extract<FileEntry, { kind: 'unix' }> => f.kind === 'unix');
-    checkUnixPeers(unix, (e) => this.where.get(e.id) ?? `socket:[${e.ino}]`);
     for (const fd of this.held) close(fd);
     this.held = [];
-    return { files: this.files, pipes, ghosts: this.ghosts.ghosts };
+    return { files: this.files, pipes, ghosts: this.ghosts.ghosts, external: this.externals(pipes, unix) };
+  }
+
+  /** The tree's own fds on the object /proc names `link` (not the agent's copies of fds in flight). */
+  private users(link: string): Array<{ pid: number; fd: number }> {
+    return this.seen.filter((s) => s.link === link && s.pid !== process.pid).map((s) => ({ pid: s.pid, fd: s.fd }));
+  }
+
+  /** Pipes, FIFOs and unix sockets whose other end is outside the tree: recorded, never refused. */
+  private externals(pipes: PipeEntry[], unix: Array<Extract<FileEntry, { kind: 'unix' }>>): ExternalObject[] {
+    const out: ExternalObject[] = [];
+    for (const p of pipes) {
+      if (!p.external) continue;
+      const key = `pipe:[${p.ino}]`;
+      out.push({ key, kind: 'pipe', users: this.users(key), direction: this.pipeEnds.get(p.ino)!.ends.has('w') ? 'out' : 'in' });
+    }
+    for (const f of this.fifoEnds.values()) {
+      if (f.ends.size === 2) continue;
+      out.push({ key: f.path, kind: 'fifo', users: this.users(f.path), direction: f.ends.has('w') ? 'out' : 'in' });
+    }
+    out.push(...externalUnix(unix, (key) => this.users(key)));
+    return out;
   }
 }
 
@@ -208,18 +246,38 @@ export class FileOpener {
   readonly ghosts: GhostMaker;
   private unix: UnixMaker;
 
-  constructor(files: Files, dir: string, private shellJob = false) {
+  readonly peers: Peers;
+
+  /** `peers`: what the restorer chose for the image's external peers (the defaults without it) */
+  constructor(files: Files, dir: string, private shellJob = false, peers?: RestorePeerOptions) {
     this.ghosts = new GhostMaker(dir, new Map((files.ghosts ?? []).map((g) => [g.id, g])));
     for (const f of files.files) this.byId.set(f.id, f);
+    this.peers = new Peers(files.external ?? [], peers ?? { inherit: new Map(), captureDir: join(dir, 'captured'), reconnectUnix: false });
     const pipes = new Map(files.pipes.map((p) => [p.id, p]));
-    this.pipes = new PipeMaker(pipes);
-    this.fifos = new FifoMaker(pipes);
-    this.unix = new UnixMaker(files.files.filter((f): f is Extract<FileEntry, { kind: 'unix' }> => f.kind === 'unix'), (id) => this.fd(id));
+    this.pipes = new PipeMaker(pipes, this.peers);
+    this.fifos = new FifoMaker(pipes, this.peers);
+    this.unix = new UnixMaker(files.files.filter((f): f is Extract<FileEntry, { kind: 'unix' }> => f.kind === 'unix'), (id) => this.fd(id), this.peers);
   }
 
-  /** Open everything up front: a missing file fails the restore before any task is built. */
+  /**
+   * Open everything up front: a missing file fails the restore before any task is built. The
+   * far ends of external peers go to godwit-sink then, before any task holds a file.
+   */
   openAll(): void {
     for (const id of this.byId.keys()) this.fd(id);
+    this.peers.start();
+  }
+
+  /**
+   * The key of an entry whose other end was outside the tree (what `--inherit-fd` names), or
+   * null. A kind with external peers of its own gives its entries a key here.
+   */
+  private keyOf(e: FileEntry): string | null {
+    let key: string | null = null;
+    if (e.kind === 'pipe') key = this.pipes.keyOf(e);
+    else if (e.kind === 'fifo' || e.kind === 'tty') key = e.path;
+    else if (e.kind === 'unix') key = `socket:[${e.ino}]`;
+    return key !== null && this.peers.get(key) ? key : null;
   }
 
   fd(id: number): number {
@@ -227,6 +285,13 @@ export class FileOpener {
     if (fd !== undefined) return fd;
     const e = this.byId.get(id);
     if (!e) throw new UnsupportedError(`image refers to file ${id}, which it does not describe`);
+    const key = this.keyOf(e);
+    const inherited = key === null ? undefined : this.peers.inherited(key);
+    if (inherited !== undefined) {
+      sys('fcntl(F_SETFL)', NR.fcntl, inherited, 4 /* F_SETFL */, e.flags & SETFL_MASK);
+      this.opened.set(id, inherited);
+      return inherited;
+    }
     switch (e.kind) {
       case 'reg': fd = openRegular(e); break;
       case 'chr': fd = openChrdev(e); break;

@@ -7,6 +7,7 @@ import type { ProcFd } from '../proc/fd.js';
 import type { FileEntry, PipeEntry } from '../image/format.js';
 import { O, SETFL_MASK } from './flags.js';
 import { GodwitError } from '../errors.js';
+import type { Peers } from './peers.js';
 
 const F_SETFL = 4, F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032, SPLICE_F_NONBLOCK = 2;
 
@@ -44,26 +45,40 @@ export function dumpPipeData(pid: number, fd: number, pipeId: number, external: 
   }
 }
 
-/** Recreated pipes, and one open file per image file entry on them. */
+/**
+ * Recreated pipes, and one open file per image file entry on them. A pipe whose other end was
+ * outside the tree gets a new other end held by godwit-sink (peers.ts): what the tree reads from
+ * is refilled and held open, what it writes to is captured, the bytes its peer had not read
+ * first.
+ */
 export class PipeMaker {
   private made = new Map<number, { r: number; w: number; usedR: boolean; usedW: boolean }>();
-  constructor(private pipes: Map<number, PipeEntry>) {}
+  constructor(private pipes: Map<number, PipeEntry>, private peers: Peers) {}
+
+  /** The key of an external pipe (`--inherit-fd` names it), or null. */
+  keyOf(e: Extract<FileEntry, { kind: 'pipe' }>): string | null {
+    const p = this.pipes.get(e.pipeId);
+    return p?.external ? `pipe:[${p.ino}]` : null;
+  }
 
   open(e: Extract<FileEntry, { kind: 'pipe' }>): number {
     const p = this.pipes.get(e.pipeId);
     if (!p) throw new GodwitError(`image names pipe ${e.pipeId} but does not describe it`);
-    if (p.external) {
-      throw new GodwitError(`pipe:[${p.ino}] connected the tree to a process outside it; that peer cannot be restored (run the process with its output to a file, or keep the whole pipeline inside the tree)`);
-    }
     let m = this.made.get(e.pipeId);
     if (!m) {
       const [r, w] = pipe2();
       if (p.size) sys('fcntl(F_SETPIPE_SZ)', NR.fcntl, w, F_SETPIPE_SZ, p.size);
-      if (p.data.length) {
+      const outside = p.external ? this.peers.get(`pipe:[${p.ino}]`) : undefined;
+      const writes = outside?.direction === 'out';
+      if (p.data.length && !writes) {
         const n = writeSync(w, Buffer.from(p.data));
         if (n !== p.data.length) throw new GodwitError(`pipe:[${p.ino}]: could not refill ${p.data.length} bytes`);
       }
       m = { r, w, usedR: false, usedW: false };
+      if (outside) {
+        // the sink's end is the peers' to close, once the sink has its copy
+        if (writes) { this.peers.toSink(outside, r, true, p.data); m.usedR = true; } else { this.peers.toSink(outside, w, false); m.usedW = true; }
+      }
       this.made.set(e.pipeId, m);
     }
     const which = e.end === 'r' ? 'usedR' : 'usedW';

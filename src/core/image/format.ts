@@ -1,5 +1,7 @@
 // The image schema: one record kind per file, like CRIU's images/. Every file carries the format
 // version; 64-bit values that may exceed 2^53 (masks, limits) are hex strings.
+import type { ExternalObject } from '../files/external.js';
+
 export const IMAGE_FORMAT_VERSION = 2;
 export const IMAGE_ARCH = 'x86_64';
 
@@ -200,7 +202,11 @@ export interface LockEntry { kind: 'flock' | 'posix' | 'ofd'; fd: number; write:
 
 export interface PipeEntry { id: number; ino: number; size: number; data: Uint8Array; external: boolean }
 
-export interface Files { files: FileEntry[]; pipes: PipeEntry[]; ghosts: GhostEntry[] }
+export interface Files {
+  files: FileEntry[]; pipes: PipeEntry[]; ghosts: GhostEntry[];
+  /** pipes, FIFOs and sockets whose other end was outside the tree (absent in older images) */
+  external?: ExternalObject[];
+}
 
 /** Where pages lie in a segment file: runs of consecutive pages. */
 export interface PagemapEntry { start: number; pages: number; offset: number }

@@ -1,14 +1,17 @@
 // Unix sockets. Listeners are bound and listen again (a stale socket file left by the dumped
 // process is replaced); a connected pair inside the tree becomes a socketpair with each side's
 // unread data put back in its queue; a datagram socket connected to a named socket is connected
-// to that name again. A stream connected to a process outside the tree cannot be rebuilt: the
-// dump refuses it.
+// to that name again. A socket connected to a process outside the tree is an external peer
+// (files/external.ts): the dump records it, and what it becomes is the restorer's choice.
 import { lstatSync, unlinkSync, readlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { sys, sysTry, addr } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
 import type { FileEntry } from '../image/format.js';
 import type { UnixDiag } from './unix-diag.js';
+import type { ExternalObject } from '../files/external.js';
+import type { Peers } from '../files/peers.js';
+import { logger } from '../log.js';
 import { peekQueue } from './queue.js';
 import { getInt, readOptions, applyOptions, sockName, describeAddr, SOL_SOCKET, SO, AF_UNIX, SOCK_DGRAM } from './sockopt.js';
 import { O, SETFL_MASK } from '../files/flags.js';
@@ -23,14 +26,14 @@ const F_SETFL = 4, SOMAXCONN = 4096;
  */
 export function dumpUnix(
   pid: number, id: number, fdNum: number, dup: number, ino: number, flags: number, diag: Map<number, UnixDiag>,
-  inflight: (agentFd: number) => number,
+  inflight: (agentFd: number) => number, survey = false,
 ): UnixEntry {
   const type = getInt(dup, SOL_SOCKET, SO.TYPE);
   const d = diag.get(ino);
   const name = sockName(dup, false);
   const where = `process ${pid}: fd ${fdNum} -> socket:[${ino}] (unix ${describeAddr(name)})`;
   const state = getInt(dup, SOL_SOCKET, SO.ACCEPTCONN) === 1 ? 'listen' : d?.peer ? 'connected' : 'unconnected';
-  if (state === 'listen' && d && d.rqueue > 0) {
+  if (state === 'listen' && d && d.rqueue > 0 && !survey) {
     throw new UnsupportedError(`${where}: ${d.rqueue} connection(s) wait to be accepted; try again`);
   }
   return {
@@ -41,14 +44,14 @@ export function dumpUnix(
   };
 }
 
-/** After the whole tree: every stream peer must be in it. */
-export function checkUnixPeers(entries: UnixEntry[], where: (e: UnixEntry) => string): void {
+/** After the whole tree: the sockets connected to one outside it (their fate is the restorer's). */
+export function externalUnix(entries: UnixEntry[], users: (key: string) => ExternalObject['users']): ExternalObject[] {
   const inos = new Set(entries.map((e) => e.ino));
-  for (const e of entries) {
-    if (e.state === 'connected' && !inos.has(e.peerIno) && e.type !== SOCK_DGRAM) {
-      throw new UnsupportedError(`${where(e)}: connected to socket:[${e.peerIno}] (${describeAddr(e.peerName)}) outside the dumped tree; that connection cannot be rebuilt`);
-    }
-  }
+  return entries.filter((e) => e.state === 'connected' && !inos.has(e.peerIno)).map((e) => {
+    const key = `socket:[${e.ino}]`;
+    const peer = e.peerName.length > 2 ? describeAddr(e.peerName) : '';
+    return { key, kind: 'unix', users: users(key), direction: 'both', peerName: peer, sockType: e.type };
+  });
 }
 
 /**
@@ -116,7 +119,7 @@ export class UnixMaker {
   private made = new Map<number, number>();
 
   /** `ensure` opens another file entry first (a peer that must exist before we connect to it). */
-  constructor(entries: UnixEntry[], private ensure: (id: number) => number) {
+  constructor(entries: UnixEntry[], private ensure: (id: number) => number, private peers: Peers) {
     for (const e of entries) this.byIno.set(e.ino, e);
   }
 
@@ -138,6 +141,13 @@ export class UnixMaker {
 
   private build(e: UnixEntry): number {
     let fd: number;
+    const outside = this.peers.get(`socket:[${e.ino}]`);
+    if (outside) {
+      fd = this.external(e, outside);
+      this.finish(fd, e);
+      this.made.set(e.ino, fd);
+      return fd;
+    }
     const peer = this.byIno.get(e.peerIno);
     if (e.state === 'connected' && peer && peer.peerIno === e.ino) {
       const pair = Buffer.alloc(8);
@@ -166,6 +176,35 @@ export class UnixMaker {
     }
     this.finish(fd, e);
     this.made.set(e.ino, fd);
+    return fd;
+  }
+
+  /**
+   * A socket whose peer was outside the tree. Connected again to the peer's name where that is
+   * allowed (datagrams always; streams with --ext-unix-sk) and something is there; otherwise one
+   * end of a new pair whose other end godwit-sink holds and captures, with what the tree had not
+   * read put back in its queue.
+   */
+  private external(e: UnixEntry, o: ExternalObject): number {
+    const pa = Buffer.from(e.peerName);
+    if (pa.length > 2 && (e.type === SOCK_DGRAM || this.peers.policy.reconnectUnix)) {
+      // non-blocking: a listener whose backlog is full must not hang the restore
+      const fd = sys('socket', NR.socket, AF_UNIX, e.type | O.CLOEXEC | O.NONBLOCK, 0);
+      if (e.name.length > 2) bindName(fd, e.name, e.type, e.cwd);
+      const r = inCwd(e.cwd, pa, () => sysTry(NR.connect, fd, addr(pa), pa.length));
+      if (r >= 0) {
+        if (e.queue.length) logger('restore').warn({ socket: o.key, messages: e.queue.length }, 'what the tree had not read from its old peer cannot go into a new connection: dropped');
+        this.peers.became(o, 'reconnected', describeAddr(pa));
+        return fd;
+      }
+      sys('close', NR.close, fd);
+      logger('restore').info({ socket: o.key, name: describeAddr(pa), errno: -r }, 'nothing listens at the peer\'s name: captured instead');
+    }
+    const pair = Buffer.alloc(8);
+    sys('socketpair', NR.socketpair, AF_UNIX, e.type | O.CLOEXEC, 0, addr(pair));
+    const fd = pair.readInt32LE(0), other = pair.readInt32LE(4);
+    for (const m of e.queue) send(other, m.data, m.files.map(this.ensure));
+    this.peers.toSink(o, other, true);
     return fd;
   }
 

@@ -8,6 +8,7 @@ import { cpuFlags } from '../cpu.js';
 import { GodwitError } from '../errors.js';
 import { buildId } from './elf.js';
 import { tcpFootprint } from '../net/tcp.js';
+import { dumpRefusals } from './classify.js';
 
 /**
  * `written`: the tree writes to it (open for writing, or mapped shared and writable): it changes
@@ -23,6 +24,8 @@ export interface TreeSurvey {
   addresses?: string[];
   /** its loopback connections to processes outside the tree: those cannot move */
   loopbackPeers?: string[];
+  /** what the dump would refuse of it (survey/classify.ts), each naming the process, the fd or mapping, and the way out */
+  refusals?: string[];
 }
 
 function privateBytes(pid: number): number {
@@ -87,5 +90,6 @@ export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
   return {
     root, ids: [...ids], processes: pids.length, threads, memoryBytes, files, xsaveFeatures, cpuFlags: cpuFlags(),
     connections: tcp.connections, addresses: tcp.addresses, loopbackPeers: tcp.loopbackPeers,
+    refusals: dumpRefusals(root),
   };
 }
