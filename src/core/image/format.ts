@@ -187,6 +187,8 @@ export type FileEntry =
     name: Uint8Array; peerIno: number; peerName: Uint8Array;
     /** the process's cwd at dump, which relative socket paths are resolved against */
     cwd: string;
+    /** a socket bound to a path: its file's permissions and owner, which decide who may connect */
+    file?: { mode: number; uid: number; gid: number };
     /** messages (or stream segments) waiting in this socket's receive queue, with the files in flight */
     queue: Array<{ data: Uint8Array; files: number[] }>; opts: Record<string, number>;
   };

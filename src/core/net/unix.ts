@@ -3,7 +3,7 @@
 // unread data put back in its queue; a datagram socket connected to a named socket is connected
 // to that name again. A socket connected to a process outside the tree is an external peer
 // (files/external.ts): the dump records it, and what it becomes is the restorer's choice.
-import { lstatSync, unlinkSync, readlinkSync } from 'node:fs';
+import { chmodSync, lchownSync, lstatSync, unlinkSync, readlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { sys, sysTry, addr } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
@@ -36,12 +36,26 @@ export function dumpUnix(
   if (state === 'listen' && d && d.rqueue > 0 && !survey) {
     throw new UnsupportedError(`${where}: ${d.rqueue} connection(s) wait to be accepted; try again`);
   }
+  const cwd = readlinkSync(`/proc/${pid}/cwd`);
+  const file = socketFile(name, cwd);
   return {
     id, kind: 'unix', type, flags, ino, state, name, peerIno: d?.peer ?? 0, peerName: d?.peer ? sockName(dup, true) : Buffer.alloc(0),
-    cwd: readlinkSync(`/proc/${pid}/cwd`),
+    cwd, ...(file ? { file } : {}),
     queue: state === 'listen' ? [] : peekQueue(dup).map((m) => ({ data: m.data, files: m.fds.map(inflight) })),
     opts: readOptions(dup, AF_UNIX, type),
   };
+}
+
+/** The file of a socket bound to a path (not an abstract or unnamed one), as the dump found it. */
+function socketFile(name: Uint8Array, cwd: string): { mode: number; uid: number; gid: number } | undefined {
+  const shown = describeAddr(name);
+  if (name.length <= 2 || shown.startsWith('@') || shown.startsWith('(')) return undefined;
+  try {
+    const st = lstatSync(resolve(cwd, shown));
+    return st.isSocket() ? { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid } : undefined;
+  } catch {
+    return undefined; // unlinked while bound: nobody can connect by name anyway
+  }
 }
 
 /** After the whole tree: the sockets connected to one outside it (their fate is the restorer's). */
@@ -66,7 +80,7 @@ function inCwd<T>(cwd: string, name: Uint8Array, f: () => T): T {
   try { return f(); } finally { process.chdir(back); }
 }
 
-function bindName(fd: number, name: Uint8Array, type: number, cwd: string): void {
+function bindName(fd: number, name: Uint8Array, type: number, cwd: string, file?: UnixEntry['file']): void {
   const sa = Buffer.from(name);
   const shown = describeAddr(sa);
   const path = shown.startsWith('@') || shown.startsWith('(') ? shown : resolve(cwd, shown);
@@ -88,6 +102,12 @@ function bindName(fd: number, name: Uint8Array, type: number, cwd: string): void
     inCwd(cwd, sa, () => sys('bind', NR.bind, fd, addr(sa), sa.length));
   } catch (e) {
     throw new GodwitError(`cannot bind unix socket ${path} again: ${(e as Error).message}`);
+  }
+  // the agent binds as root under its own umask: who may connect is what the file said at dump
+  // (a server running as its own user, PostgreSQL's 0777 socket)
+  if (file && path.startsWith('/')) {
+    lchownSync(path, file.uid, file.gid);
+    chmodSync(path, file.mode);
   }
 }
 
@@ -161,7 +181,7 @@ export class UnixMaker {
       this.made.set(peer.ino, other);
     } else {
       fd = sys('socket', NR.socket, AF_UNIX, e.type | O.CLOEXEC, 0);
-      if (e.name.length > 2) bindName(fd, e.name, e.type, e.cwd);
+      if (e.name.length > 2) bindName(fd, e.name, e.type, e.cwd, e.file);
       if (e.state === 'listen') sys('listen', NR.listen, fd, SOMAXCONN);
       if (e.state === 'connected') {
         if (peer) this.ensure(peer.id);
@@ -190,7 +210,7 @@ export class UnixMaker {
     if (pa.length > 2 && (e.type === SOCK_DGRAM || this.peers.policy.reconnectUnix)) {
       // non-blocking: a listener whose backlog is full must not hang the restore
       const fd = sys('socket', NR.socket, AF_UNIX, e.type | O.CLOEXEC | O.NONBLOCK, 0);
-      if (e.name.length > 2) bindName(fd, e.name, e.type, e.cwd);
+      if (e.name.length > 2) bindName(fd, e.name, e.type, e.cwd, e.file);
       const r = inCwd(e.cwd, pa, () => sysTry(NR.connect, fd, addr(pa), pa.length));
       if (r >= 0) {
         if (e.queue.length) logger('restore').warn({ socket: o.key, messages: e.queue.length }, 'what the tree had not read from its old peer cannot go into a new connection: dropped');
