@@ -23,6 +23,8 @@ export interface TreeSurvey {
   addresses?: string[];
   /** its loopback connections to processes outside the tree: those cannot move */
   loopbackPeers?: string[];
+  /** the pseudo-terminals whose master it holds (/dev/pts/N): they keep their index, which must be free */
+  terminals?: string[];
 }
 
 function privateBytes(pid: number): number {
@@ -56,6 +58,19 @@ function filesOf(pid: number, into: Set<string>, written: Set<string>): void {
   }
 }
 
+/** The index of every pty master the process holds (fdinfo's tty-index), as /dev/pts/N. */
+function terminalsOf(pid: number, into: Set<string>): void {
+  let fds: string[] = [];
+  try { fds = readdirSync(`/proc/${pid}/fd`); } catch { return; }
+  for (const fd of fds) {
+    try {
+      if (!/^\/dev\/(pts\/)?ptmx$/.test(readlinkSync(`/proc/${pid}/fd/${fd}`))) continue;
+      const n = /^tty-index:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1];
+      if (n !== undefined) into.add(`/dev/pts/${n}`);
+    } catch { /* closed meanwhile */ }
+  }
+}
+
 export function identify(path: string, withBuildId = true): FileIdentity | null {
   try {
     const st = statSync(path);
@@ -71,7 +86,7 @@ export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
   if (!pidExists(root)) throw new GodwitError(`no process with PID ${root}`, 2);
   const pids = listTree(root);
   const ids = new Set<number>();
-  const paths = new Set<string>(), written = new Set<string>();
+  const paths = new Set<string>(), written = new Set<string>(), terminals = new Set<string>();
   let memoryBytes = 0, threads = 0;
   for (const p of pids) {
     const tids = listTids(p);
@@ -80,6 +95,7 @@ export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
     for (const t of tids) ids.add(t);
     memoryBytes += privateBytes(p);
     filesOf(p, paths, written);
+    terminalsOf(p, terminals);
   }
   const files = [...paths].sort().map((p) => identify(p)).filter((f): f is FileIdentity => f !== null)
     .map((f) => (written.has(f.path) ? { ...f, written: true } : f));
@@ -87,5 +103,6 @@ export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
   return {
     root, ids: [...ids], processes: pids.length, threads, memoryBytes, files, xsaveFeatures, cpuFlags: cpuFlags(),
     connections: tcp.connections, addresses: tcp.addresses, loopbackPeers: tcp.loopbackPeers,
+    ...(terminals.size ? { terminals: [...terminals].sort() } : {}),
   };
 }
