@@ -427,7 +427,7 @@ export class PtyMaker {
       if (m.masterUsed) log().warn({ tty: p.path }, 'two open files on one pty master come back as one');
       m.masterUsed = true;
     } else if (m.fresh) {
-      fd = sys('ioctl(TIOCGPTPEER)', NR.ioctl, m.master, TIOCGPTPEER, O.RDWR | O.NOCTTY | O.CLOEXEC);
+      fd = sys('ioctl(TIOCGPTPEER)', NR.ioctl, m.master, TIOCGPTPEER, (e.flags & O.ACCMODE) | O.NOCTTY | O.CLOEXEC);
     } else {
       fd = sys('fcntl(F_DUPFD_CLOEXEC)', NR.fcntl, m.slave, F_DUPFD_CLOEXEC, 0);
     }
