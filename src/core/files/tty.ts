@@ -254,6 +254,7 @@ export class TtyDumper {
         e.locked = ioctlInt(p.master, TIOCGPTLCK, 'ioctl(TIOCGPTLCK)') !== 0;
         // the pty's session and foreground group, asked of the master (ENOTTY: nobody's terminal)
         const sid = ioctlIntTry(p.master, TIOCGSID);
+        if (sid !== null && !pids.has(sid)) log().warn({ tty: path, session: sid }, 'the controlling terminal of a session led from outside the tree: it comes back as nobody\'s');
         if (sid !== null && pids.has(sid)) {
           e.session = sid;
           const fg = ioctlInt(p.master, TIOCGPGRP, 'ioctl(TIOCGPGRP)');
