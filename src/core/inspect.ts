@@ -1,10 +1,10 @@
 // A summary of what an image holds, for people and scripts.
 import { readImage } from './image/image.js';
-import type { FileEntry, GhostEntry } from './image/format.js';
+import type { FileEntry, GhostEntry, PtyEntry } from './image/format.js';
 import { describeAddr } from './net/sockopt.js';
 import type { ExternalObject } from './files/external.js';
 
-function describe(f: FileEntry, ghosts: Map<number, GhostEntry>): string {
+function describe(f: FileEntry, ghosts: Map<number, GhostEntry>, ptys: Map<number, PtyEntry>): string {
   switch (f.kind) {
     case 'pipe': return `pipe:[${f.pipeId}] (${f.end})`;
     case 'eventfd': return `count ${parseInt(f.count, 16)}`;
@@ -12,6 +12,10 @@ function describe(f: FileEntry, ghosts: Map<number, GhostEntry>): string {
     case 'timerfd': return `clock ${f.clockid}, ${f.value[0]}s left`;
     case 'signalfd': return `mask ${f.mask}`;
     case 'tty': return `terminal ${f.path} (restored onto the restorer's terminal with --shell-job)`;
+    case 'pty': {
+      const p = ptys.get(f.ptyId);
+      return `${p?.path ?? '?'} (${f.end}${p?.external ? ', its master outside the tree' : ''}${p?.session ? `, controlling terminal of session ${p.session}` : ''})`;
+    }
     case 'inotify': return `inotify: ${f.watches.map((w) => `${w.wd}=${w.path}`).join(', ')}`;
     case 'inet': return `${f.type === 1 ? 'tcp' : 'udp'} ${f.listening ? 'listening on ' : ''}${describeAddr(f.local)}${f.peer.length ? ` -> ${describeAddr(f.peer)}` : ''}`;
     case 'unix': return `unix ${f.state} ${describeAddr(f.name)}${f.queue.length ? `, ${f.queue.reduce((s, q) => s + q.data.length, 0)} bytes queued${f.queue.some((q) => q.files.length) ? ' with files in flight' : ''}` : ''}`;
@@ -48,6 +52,7 @@ export function inspectImage(dir: string): ImageSummary {
   const img = readImage(dir);
   const files = new Map(img.files.files.map((f) => [f.id, f]));
   const ghosts = new Map((img.files.ghosts ?? []).map((g) => [g.id, g]));
+  const ptys = new Map((img.files.ptys ?? []).map((p) => [p.id, p]));
   let total = 0;
   const processes = img.pstree.entries.map((e) => {
     const core = img.cores.get(e.pid);
@@ -59,7 +64,7 @@ export function inspectImage(dir: string): ImageSummary {
       threads: e.threads, vmas: core?.mm.vmas.length ?? 0, pages, pageBytes: pages * 4096,
       fds: (core?.fds ?? []).map((f) => {
         const file = files.get(f.fileId);
-        const target = file ? describe(file, ghosts) : '?';
+        const target = file ? describe(file, ghosts, ptys) : '?';
         return { fd: f.fd, kind: file?.kind ?? '?', target };
       }),
       ...(core ? { exe: core.mm.exe, cwd: core.cwd } : {}),

@@ -101,7 +101,8 @@ export class Prebuild {
       : !seeds.clearOf([...img.cores.values()].map((c) => c.mm.vmas)) ? 'the process mapped memory where the seeds keep their scratch area'
         : this.applied.some((d, i) => chain[i] !== d) ? 'the final dump is not the end of the links that were built'
           : [...seeds.injs.keys()].some((pid) => !waitingForUs(pid)) ? 'a seed died'
-            : null;
+            : sessionTerminals(img) ? 'a session of the tree has a controlling terminal, which its processes must inherit as they are forked'
+              : null;
     if (why) { this.drop(why); return null; }
     this.seeds = null; // the restore owns them now
     const layers = new Set(this.applied);
@@ -207,6 +208,11 @@ function parkVdso(inj: Injection, at: number): void {
     inj.call('mremap(vdso)', NR.mremap, v.start, len, len, MREMAP.MAYMOVE | MREMAP.FIXED, at);
     at += len;
   }
+}
+
+/** A pty of the image is the controlling terminal of a session with more than its leader. */
+function sessionTerminals(img: Image): boolean {
+  return (img.files.ptys ?? []).some((p) => p.session !== undefined && img.pstree.entries.some((e) => e.sid === p.session && e.pid !== p.session));
 }
 
 /** Stopped under our ptrace, as a seed waits: not killed, not a zombie. */

@@ -16,6 +16,7 @@ import { SeedTree } from './seeds.js';
 import type { Prebuild } from './prebuild.js';
 import { FileOpener } from './files/fdtable.js';
 import { FdSender } from './files/transfer.js';
+import { setControllingTerminal, setForegroundGroup } from './files/tty.js';
 import { rearmEpolls } from './files/epoll.js';
 import { restoreLocks } from './files/locks.js';
 import { restoreSigactions, requeue } from './task/signals.js';
@@ -132,8 +133,9 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
   const held = img.inventory.netLock ? NetworkLock.hold(img.inventory.netLock) : null;
   try {
     files.openAll();
+    for (const p of files.ttyPeers) log.info({ tty: p.key, became: p.became, ...(p.capture ? { capture: p.capture } : {}), ...(p.detail ? { detail: p.detail } : {}) }, 'the tree\'s terminal, held outside it at dump');
     let t = performance.now();
-    if (!pre) b.grow();
+    if (!pre) b.grow((inj) => takeTerminal_(inj, files, sender));
     phase.seedsMs = performance.now() - t;
     const shmemObjects = new Map<number, ShmemObject>(img.shmem.objects.map((o) => [o.id, o]));
     const shmemOwners = new Map<number, { pid: number; start: number; end: number }>();
@@ -155,6 +157,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
       sender.install(inj, core.fds.map((f) => ({ agentFd: files.fd(f.fileId), target: f.fd, cloexec: f.cloexec })));
       rearmEpolls(inj, core.fds, files.entries);
       restoreLocks(inj, core.locks, core.fds);
+      if (e.sid === e.pid) setForeground(inj, core.fds, files, sender);
       inj.reset(16);
       inj.call(`chdir(${core.cwd})`, NR.chdir, inj.put(cstr(core.cwd)));
       if (core.root !== '/') {
@@ -199,7 +202,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
     settled = true;
   };
   return {
-    root: root.pid, processes: img.pstree.entries.length, buildMs, keptBytes, external: files.peers.result,
+    root: root.pid, processes: img.pstree.entries.length, buildMs, keptBytes, external: [...files.peers.result, ...files.ttyPeers],
     discard: () => {
       settle();
       files.dropTcp();
@@ -226,7 +229,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
       try { lock?.release(); } catch (e) { log.warn({ table: lock?.table, err: (e as Error).message }, 'cannot remove the network lock\'s table (its rules let everything through)'); }
       if (opts.pidfile) writeFileSync(opts.pidfile, `${root.pid}\n`);
       log.debug({ root: root.pid, processes: img.pstree.entries.length, ms: restoreMs }, 'tree restored');
-      const res: RestoreResult = { root: root.pid, processes: img.pstree.entries.length, restoreMs, external: files.peers.result };
+      const res: RestoreResult = { root: root.pid, processes: img.pstree.entries.length, restoreMs, external: [...files.peers.result, ...files.ttyPeers] };
       if (fg) res.giveTerminalBack = fg.giveBack;
       return res;
     },
@@ -279,6 +282,36 @@ function takeTerminal(pgid: number): { giveBack: () => void } | null {
   };
 }
 const TIOCGPGRP = 0x540f, TIOCSPGRP = 0x5410, SIGTTOU = 22;
+
+/**
+ * A session leader whose controlling terminal is one of the tree's ptys (or a new one in place of
+ * an external terminal) gets it back as its seed is made, before the processes of its session
+ * are forked from it: they inherit it then, or never. Its fd table is empty then; the agent's
+ * slave is lent to it at fd 0 for the moment.
+ */
+function takeTerminal_(inj: Injection, files: FileOpener, sender: FdSender): void {
+  const ctty = files.controllingTerminal(inj.pid);
+  if (!ctty) return;
+  sender.install(inj, [{ agentFd: ctty.slave, target: 0, cloexec: false }]);
+  try { setControllingTerminal(inj, 0, ctty.pty); } finally { inj.call('close', NR.close, 0); }
+}
+
+/**
+ * Once every group exists, the terminal's foreground group as it was, set by its session leader
+ * (TIOCSPGRP works only on one's own controlling terminal).
+ */
+function setForeground(inj: Injection, fds: Array<{ fd: number; fileId: number }>, files: FileOpener, sender: FdSender): void {
+  const ctty = files.controllingTerminal(inj.pid);
+  if (!ctty || ctty.pty.foreground === undefined) return;
+  const own = fds.find((f) => {
+    const fe = files.entries.get(f.fileId);
+    return fe?.kind === 'pty' && fe.end === 'slave' && fe.ptyId === ctty.pty.id;
+  });
+  if (own) { setForegroundGroup(inj, own.fd, ctty.pty); return; }
+  const tmp = Math.max(2, ...fds.map((f) => f.fd)) + 1;
+  sender.install(inj, [{ agentFd: ctty.slave, target: tmp, cloexec: true }]);
+  try { setForegroundGroup(inj, tmp, ctty.pty); } finally { inj.call('close', NR.close, tmp); }
+}
 
 /** A zombie comes back as a seed that exits with the saved status, left for its parent to reap. */
 function makeZombie(inj: Injection, z: { exitCode: number; comm: string }): void {

@@ -59,12 +59,18 @@ export class SeedTree {
   /** one address for every seed: a range free in each layout the tree had when it was grown */
   scratch = 0;
   hop = 0;
+  private onSession: ((inj: Injection) => void) | undefined;
 
   /** `layouts`: the address ranges of the tree's processes, which the scratch area must avoid */
   constructor(readonly entries: PstreeEntry[], private layouts: Array<Array<{ start: number; end: number }>>) {}
 
-  /** Every process, PIDs, parents, groups and sessions as in `entries`, each stopped and ours. */
-  grow(): void {
+  /**
+   * Every process, PIDs, parents, groups and sessions as in `entries`, each stopped and ours.
+   * `onSession`: called in each session leader right after its setsid, before any process of its
+   * session exists: what they must inherit from it (a controlling terminal) is given there.
+   */
+  grow(onSession?: (inj: Injection) => void): void {
+    this.onSession = onSession;
     this.createProcess(this.entries[0]!, null);
     this.setGroups();
   }
@@ -113,7 +119,10 @@ export class SeedTree {
       inj.scratch = this.scratch;
     }
     this.injs.set(e.pid, inj);
-    if (e.sid === e.pid) inj.call('setsid', NR.setsid);
+    if (e.sid === e.pid) {
+      inj.call('setsid', NR.setsid);
+      this.onSession?.(inj);
+    }
     for (const c of this.entries.filter((x) => x.ppid === e.pid && x.pid !== e.pid)) {
       this.createProcess(c, inj);
     }

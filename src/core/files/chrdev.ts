@@ -1,5 +1,6 @@
-// Character devices that carry no state: reopened by path. Terminals are not here: a tty has a
-// session, a foreground group and a line discipline, and gets its own module.
+// Character devices that carry no state: reopened by path. Pseudo-terminals are not here: a tty
+// has a session, a foreground group and a line discipline, and gets its own module (tty.ts);
+// a shell job's terminal (--shell-job) is, as it is only reopened onto the restorer's.
 import { openSync, readlinkSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import type { ProcFd } from '../proc/fd.js';
@@ -19,7 +20,8 @@ export function dumpChrdev(pid: number, id: number, fd: ProcFd, ctty?: number): 
     return { id, kind: 'tty', flags: fd.flags, path: fd.link };
   }
   if (/^\/dev\/(pts\/|tty|console|ptmx)/.test(fd.link)) {
-    throw new UnsupportedError(`process ${pid}: fd ${fd.fd} -> ${fd.link}: a terminal${ctty === undefined ? '; dump a shell job with --shell-job, or run the process detached from its terminal (setsid and redirections)' : ' other than its controlling terminal, which godwit cannot carry yet'}`);
+    // pseudo-terminals are tty.ts's; what is left (a console, a virtual terminal, /dev/tty) has no other end godwit can rebuild
+    throw new UnsupportedError(`process ${pid}: fd ${fd.fd} -> ${fd.link}: a terminal that is not a pseudo-terminal; godwit carries /dev/pts/N (and, with --shell-job, the tree's controlling terminal): run the process detached from this one (setsid and redirections)`);
   }
   throw new UnsupportedError(`process ${pid}: fd ${fd.fd} -> ${fd.link}: character device whose state godwit cannot save`);
 }

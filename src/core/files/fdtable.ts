@@ -18,9 +18,10 @@
 import { closeSync } from 'node:fs';
 import { listFds, readFd, type ProcFd } from '../proc/fd.js';
 import { kcmpFile } from '../sys/process.js';
-import type { FdEntry, FileEntry, Files, PipeEntry, TcpState } from '../image/format.js';
+import type { FdEntry, FileEntry, Files, PipeEntry, PtyEntry, TcpState } from '../image/format.js';
 import { dumpRegular, openRegular } from './regular.js';
 import { dumpChrdev, openChrdev, openTty } from './chrdev.js';
+import { TtyDumper, PtyMaker, isPtyMaster, isPtySlave } from './tty.js';
 import { readStat } from '../proc/stat.js';
 import { dumpPipeEnd, dumpPipeData, pipeIno, PipeMaker } from './pipe.js';
 import { O, SETFL_MASK } from './flags.js';
@@ -35,7 +36,7 @@ import { pidfdOpen, pidfdGetfd, close } from '../sys/process.js';
 import { getInt, SOL_SOCKET, SO, AF_UNIX, AF_INET, AF_INET6 } from '../net/sockopt.js';
 import { unixSockets, type UnixDiag } from '../net/unix-diag.js';
 import { dumpUnix, externalUnix, UnixMaker } from '../net/unix.js';
-import type { ExternalObject, RestorePeerOptions } from './external.js';
+import type { ExternalObject, ExternalPeer, RestorePeerOptions } from './external.js';
 import { Peers } from './peers.js';
 import { join } from 'node:path';
 import { sys } from '../sys/libc.js';
@@ -63,6 +64,9 @@ export class FdTableDumper {
   private pipeEnds = new Map<number, { pid: number; fd: number; ends: Set<'r' | 'w'> }>();
   /** which ends of each FIFO the tree holds: one way only, and the other end is outside */
   private fifoEnds = new Map<number, { path: string; ends: Set<'r' | 'w'> }>();
+  private ttys = new TtyDumper((pid) => this.pidfdOf(pid));
+  /** a shell job's terminal: the root's controlling terminal (the first process dumped is the root) */
+  private rootCtty?: number;
 
   /** One process's fd table; throws UnsupportedError naming the fd for anything unknown. */
   /** The fds of the last process dumped, as /proc showed them (for the lock table). */
@@ -72,6 +76,9 @@ export class FdTableDumper {
   dumpProcess(pid: number, table?: ReadonlyMap<number, string>): FdEntry[] {
     const out: FdEntry[] = [];
     this.lastFds = [];
+    const st = readStat(pid);
+    this.rootCtty ??= st.ttyNr;
+    this.ttys.process({ pid, sid: st.sid, pgid: st.pgid, ttyNr: st.ttyNr, tpgid: st.tpgid });
     for (const n of table ? table.keys() : listFds(pid)) {
       let fd: ProcFd;
       try {
@@ -108,7 +115,13 @@ export class FdTableDumper {
     if (fd.link.startsWith('/') && (type === S_IFREG || type === S_IFDIR || fd.link.endsWith(' (deleted)'))) {
       return dumpRegular(pid, id, fd);
     }
-    if (fd.link.startsWith('/') && type === S_IFCHR) return dumpChrdev(pid, id, fd, this.shellJob ? readStat(pid).ttyNr : undefined);
+    if (fd.link.startsWith('/') && type === S_IFCHR) {
+      const shellTty = this.shellJob ? this.rootCtty : undefined;
+      if (shellTty && fd.rdev === shellTty) return dumpChrdev(pid, id, fd, shellTty);
+      if (isPtyMaster(fd.link)) return this.ttys.master(pid, id, fd);
+      if (isPtySlave(fd)) return this.ttys.slave(pid, id, fd);
+      return dumpChrdev(pid, id, fd, shellTty);
+    }
     if (fd.link.startsWith('/') && type === S_IFIFO) {
       const p = this.pipeEnds.get(fd.ino) ?? { pid, fd: fd.fd, ends: new Set(['r', 'w']) };
       this.pipeEnds.set(fd.ino, p); // a FIFO's other end can always be opened again by path
@@ -156,9 +169,14 @@ export class FdTableDumper {
   /** one pidfd per process, for all its sockets; closed with endRepair, which every dump calls */
   private pidfds = new Map<number, number>();
 
-  private socket(pid: number, id: number, fd: ProcFd, ino: number): FileEntry {
+  private pidfdOf(pid: number): number {
     let pidfd = this.pidfds.get(pid);
     if (pidfd === undefined) this.pidfds.set(pid, (pidfd = pidfdOpen(pid)));
+    return pidfd;
+  }
+
+  private socket(pid: number, id: number, fd: ProcFd, ino: number): FileEntry {
+    const pidfd = this.pidfdOf(pid);
     let dup = -1;
     try {
       dup = pidfdGetfd(pidfd, fd.fd);
@@ -187,6 +205,8 @@ export class FdTableDumper {
    * nothing, and the peer waits, its packets held by the lock, for the restore.
    */
   endRepair(killed: boolean): void {
+    // terminals first: a tree that goes on gets its queued bytes back while still frozen
+    this.ttys.release(killed);
     for (const fd of this.repaired) {
       if (!killed) releaseTcp(fd);
       close(fd);
@@ -205,7 +225,11 @@ export class FdTableDumper {
     const unix = this.files.filter((f): f is Extract<FileEntry, { kind: 'unix' }> => f.kind === 'unix');
     for (const fd of this.held) close(fd);
     this.held = [];
-    return { files: this.files, pipes, ghosts: this.ghosts.ghosts, external: this.externals(pipes, unix) };
+    const ptys = this.ttys.finish(!this.survey);
+    // a terminal whose master stayed outside is an external peer like the others (inspect lists
+    // it, --inherit-fd names it by its path); PtyMaker decides what it becomes
+    const ttys: ExternalObject[] = ptys.filter((p) => p.external).map((p) => ({ key: p.path, kind: 'tty', users: p.users ?? [], direction: 'both' }));
+    return { files: this.files, pipes, ghosts: this.ghosts.ghosts, external: [...this.externals(pipes, unix), ...ttys], ...(ptys.length ? { ptys } : {}) };
   }
 
   /** The tree's own fds on the object /proc names `link` (not the agent's copies of fds in flight). */
@@ -245,6 +269,7 @@ export class FileOpener {
   private fifos: FifoMaker;
   readonly ghosts: GhostMaker;
   private unix: UnixMaker;
+  private ptys: PtyMaker;
 
   readonly peers: Peers;
 
@@ -257,6 +282,7 @@ export class FileOpener {
     this.pipes = new PipeMaker(pipes, this.peers);
     this.fifos = new FifoMaker(pipes, this.peers);
     this.unix = new UnixMaker(files.files.filter((f): f is Extract<FileEntry, { kind: 'unix' }> => f.kind === 'unix'), (id) => this.fd(id), this.peers);
+    this.ptys = new PtyMaker(new Map((files.ptys ?? []).map((p) => [p.id, p])), this.peers.policy, shellJob);
   }
 
   /**
@@ -296,6 +322,7 @@ export class FileOpener {
       case 'reg': fd = openRegular(e); break;
       case 'chr': fd = openChrdev(e); break;
       case 'tty': fd = openTty(e, this.shellJob); break;
+      case 'pty': fd = this.ptys.open(e); break;
       case 'pipe': fd = this.pipes.open(e); break;
       case 'eventfd': fd = openEventfd(e); break;
       case 'epoll': fd = openEpoll(e); break;
@@ -315,6 +342,12 @@ export class FileOpener {
   }
 
   get entries(): Map<number, FileEntry> { return this.byId; }
+
+  /** The image's terminals whose far end stayed behind, and what each became. */
+  get ttyPeers(): ExternalPeer[] { return this.ptys.peers; }
+
+  /** The pty session leader `pid` gets back as its controlling terminal (after its fds are in). */
+  controllingTerminal(pid: number): { pty: PtyEntry; slave: number } | null { return this.ptys.controlling(pid); }
 
   /** TCP connections restored in repair mode: kept open here after close(), until finished or dropped */
   private tcp: Array<{ fd: number; e: Extract<FileEntry, { kind: 'inet' }> & { tcp: TcpState } }> = [];
@@ -342,5 +375,6 @@ export class FileOpener {
     this.pipes.close();
     this.fifos.close();
     this.ghosts.close();
+    this.ptys.close();
   }
 }

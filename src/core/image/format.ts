@@ -175,6 +175,8 @@ export type FileEntry =
   | { id: number; kind: 'fifo'; path: string; fifoId: number; flags: number }
   | { id: number; kind: 'ghost'; ghostId: number; flags: number; pos: number }
   | { id: number; kind: 'tty'; flags: number; path: string }
+  /** one end of a pseudo-terminal (files/tty.ts); the pty itself is in Files.ptys */
+  | { id: number; kind: 'pty'; flags: number; ptyId: number; end: 'master' | 'slave' }
   | { id: number; kind: 'inotify'; flags: number; watches: Array<{ wd: number; mask: number; path: string }> }
   | {
     id: number; kind: 'inet'; family: number; type: number; protocol: number; flags: number; listening: boolean;
@@ -204,10 +206,39 @@ export interface LockEntry { kind: 'flock' | 'posix' | 'ofd'; fd: number; write:
 
 export interface PipeEntry { id: number; ino: number; size: number; data: Uint8Array; external: boolean }
 
+/** A pseudo-terminal (files/tty.ts): what its two ends share. */
+export interface PtyEntry {
+  id: number;
+  /** its index at dump, /dev/pts/`index` */
+  index: number;
+  path: string;
+  /** its master was held outside the tree: what it becomes is the restorer's policy */
+  external: boolean;
+  /** struct termios of the slave (TCGETS), and struct winsize */
+  termios: Uint8Array;
+  winsize: Uint8Array;
+  /** master in packet mode (TIOCPKT); slave locked (TIOCSPTLCK); exclusive (TIOCEXCL) */
+  packet: boolean;
+  locked: boolean;
+  exclusive: boolean;
+  /** written on the slave's side and not yet read from the master (already output-processed) */
+  toMaster: Uint8Array;
+  /** written into the master and not yet read on the slave's side (already input-processed, echoed) */
+  toSlave: Uint8Array;
+  /** the session leader of the tree whose controlling terminal it is, and that session's foreground group */
+  session?: number;
+  foreground?: number;
+  /** the tree's fds on the slave */
+  users?: Array<{ pid: number; fd: number }>;
+}
+
+
 export interface Files {
   files: FileEntry[]; pipes: PipeEntry[]; ghosts: GhostEntry[];
   /** pipes, FIFOs and sockets whose other end was outside the tree (absent in older images) */
   external?: ExternalObject[];
+  /** pseudo-terminals (absent in older images) */
+  ptys?: PtyEntry[];
 }
 
 /** Where pages lie in a segment file: runs of consecutive pages. */

@@ -8,8 +8,8 @@ import { UnsupportedError } from '../errors.js';
 
 type UnixEntry = Extract<FileEntry, { kind: 'unix' }>;
 
-const KINDS = new Set<FileEntry['kind']>(['reg', 'chr', 'pipe', 'eventfd', 'epoll', 'timerfd', 'signalfd', 'fifo', 'ghost', 'tty', 'inotify', 'inet', 'unix']);
-/** The kinds of external peer a restore can give a new far end (tty: see files/chrdev.ts). */
+const KINDS = new Set<FileEntry['kind']>(['reg', 'chr', 'pipe', 'eventfd', 'epoll', 'timerfd', 'signalfd', 'fifo', 'ghost', 'tty', 'pty', 'inotify', 'inet', 'unix']);
+/** The kinds of external peer a restore can give a new far end (tty: see files/tty.ts). */
 const EXTERNAL_KINDS = new Set(['pipe', 'fifo', 'unix', 'tty']);
 
 export interface RestorableInput { files: Files; cores: Iterable<Pick<ProcessCore, 'pid' | 'fds'>> }

@@ -1,7 +1,7 @@
 // Whether this host can take a tree a source surveyed: every PID free, every file the same, the
 // CPU state it may use offered here, room for its memory and its image. A problem refuses the
 // migration before anything is frozen; a warning goes into the preflight report.
-import { statfsSync, readFileSync } from 'node:fs';
+import { statfsSync, readFileSync, existsSync } from 'node:fs';
 import { cpuFlags } from '../cpu.js';
 import { pidExists } from '../proc/tree.js';
 import { identify, type TreeSurvey } from './tree.js';
@@ -35,6 +35,10 @@ export function admit(s: TreeSurvey, here: { xsaveFeatures: string; stateDir: st
     if (f.written || (d.size === f.size && d.mtimeMs === f.mtimeMs)) continue;
     if (f.buildId && buildId(f.path) === f.buildId) { warnings.push(`${f.path}: another copy of the same build (build-id ${f.buildId.slice(0, 12)}…)`); continue; }
     problems.push(`${f.path} differs on the destination (size ${d.size} vs ${f.size}, mtime ${new Date(d.mtimeMs).toISOString()} vs ${new Date(f.mtimeMs).toISOString()})`);
+  }
+  // a pty of the tree comes back with its index, which /dev/ptmx hands out only if it is free
+  for (const t of s.terminals ?? []) {
+    if (existsSync(t)) problems.push(`pseudo-terminal ${t} is in use on the destination, and the tree's pty must keep its index`);
   }
   const mask = (x: string): bigint => { try { return BigInt(/^0x/i.test(x) ? x : `0x${x || '0'}`); } catch { return 0n; } };
   const want = mask(s.xsaveFeatures), have = mask(here.xsaveFeatures);

@@ -26,6 +26,8 @@ export interface TreeSurvey {
   loopbackPeers?: string[];
   /** what the dump would refuse of it (survey/classify.ts), each naming the process, the fd or mapping, and the way out */
   refusals?: string[];
+  /** the pseudo-terminals whose master it holds (/dev/pts/N): they keep their index, which must be free */
+  terminals?: string[];
 }
 
 function privateBytes(pid: number): number {
@@ -59,6 +61,19 @@ function filesOf(pid: number, into: Set<string>, written: Set<string>): void {
   }
 }
 
+/** The index of every pty master the process holds (fdinfo's tty-index), as /dev/pts/N. */
+function terminalsOf(pid: number, into: Set<string>): void {
+  let fds: string[] = [];
+  try { fds = readdirSync(`/proc/${pid}/fd`); } catch { return; }
+  for (const fd of fds) {
+    try {
+      if (!/^\/dev\/(pts\/)?ptmx$/.test(readlinkSync(`/proc/${pid}/fd/${fd}`))) continue;
+      const n = /^tty-index:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1];
+      if (n !== undefined) into.add(`/dev/pts/${n}`);
+    } catch { /* closed meanwhile */ }
+  }
+}
+
 export function identify(path: string, withBuildId = true): FileIdentity | null {
   try {
     const st = statSync(path);
@@ -74,7 +89,7 @@ export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
   if (!pidExists(root)) throw new GodwitError(`no process with PID ${root}`, 2);
   const pids = listTree(root);
   const ids = new Set<number>();
-  const paths = new Set<string>(), written = new Set<string>();
+  const paths = new Set<string>(), written = new Set<string>(), terminals = new Set<string>();
   let memoryBytes = 0, threads = 0;
   for (const p of pids) {
     const tids = listTids(p);
@@ -83,6 +98,7 @@ export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
     for (const t of tids) ids.add(t);
     memoryBytes += privateBytes(p);
     filesOf(p, paths, written);
+    terminalsOf(p, terminals);
   }
   const files = [...paths].sort().map((p) => identify(p)).filter((f): f is FileIdentity => f !== null)
     .map((f) => (written.has(f.path) ? { ...f, written: true } : f));
@@ -91,5 +107,6 @@ export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
     root, ids: [...ids], processes: pids.length, threads, memoryBytes, files, xsaveFeatures, cpuFlags: cpuFlags(),
     connections: tcp.connections, addresses: tcp.addresses, loopbackPeers: tcp.loopbackPeers,
     refusals: dumpRefusals(root),
+    ...(terminals.size ? { terminals: [...terminals].sort() } : {}),
   };
 }

@@ -1,6 +1,6 @@
 // x86_64 syscall numbers used by the core (arch/x86/entry/syscalls/syscall_64.tbl).
 export const NR = {
-  read: 0, write: 1, open: 2, close: 3, lseek: 8, mmap: 9, mprotect: 10, munmap: 11, brk: 12,
+  read: 0, write: 1, open: 2, close: 3, poll: 7, lseek: 8, mmap: 9, mprotect: 10, munmap: 11, brk: 12,
   rt_sigaction: 13, rt_sigprocmask: 14, pread64: 17, pwrite64: 18, readv: 19, writev: 20, access: 21,
   pipe: 22, sched_yield: 24, mremap: 25, madvise: 28, dup: 32, dup2: 33, pause: 34, nanosleep: 35,
   getitimer: 36, setitimer: 38, getpid: 39, socket: 41, connect: 42, sendmsg: 46, recvmsg: 47,
