@@ -29,7 +29,7 @@ test('a terminal held outside the tree is dumped; restored, it is a new pty capt
   const r = godwit(['restore', '-D', img, '-d'], { cwd: target.dir });
   assert.equal(r.code, 0, r.stderr);
   const tty = /tty=(\/dev\/pts\/\d+)/.exec(readFileSync(target.log, 'utf8'))![1]!;
-  const capture = join(img, 'external', `${tty.slice(5).replace('/', '-')}.log`);
+  const capture = join(img, 'captured', `${tty.slice(5).replace('/', '-')}.log`);
   await waitForLog(capture, new RegExp(`^COUNT ${last + 20}\\r?$`, 'm'));
   const after = counts(readFileSync(capture, 'utf8'));
   assert.ok(after[0]! > last && after[0]! <= last + 2, `counts went on from ${last} at ${after[0]}`);
