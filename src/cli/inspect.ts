@@ -29,6 +29,8 @@ export const inspectCommand: CommandModule = {
       out.push(`    threads ${p.threads.join(' ')}; ${p.vmas} mappings; ${p.pages} pages (${mib(p.pageBytes)})`);
       for (const f of p.fds) out.push(`    fd ${f.fd}: ${f.kind} ${f.target}`);
     }
+    if (s.ipc.length) out.push(`System V IPC (made again with these ids and keys):`);
+    for (const o of s.ipc) out.push(`  ${o.kind} id ${o.id} key ${o.key} mode ${o.mode} owner ${o.owner}: ${o.what}`);
     process.stdout.write(out.join('\n') + '\n');
     return 0;
   },

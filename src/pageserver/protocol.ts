@@ -241,6 +241,8 @@ function checkSurvey(s: unknown): void {
   need(v.connections === undefined || isInt(v.connections), 'survey.connections');
   need(v.addresses === undefined || (Array.isArray(v.addresses) && v.addresses.length <= 1024 && v.addresses.every((x) => isStr(x, 64) && isIP(x as string) !== 0)), 'survey.addresses');
   need(v.loopbackPeers === undefined || (Array.isArray(v.loopbackPeers) && v.loopbackPeers.length <= 1 << 16 && v.loopbackPeers.every((x) => isStr(x, 128))), 'survey.loopbackPeers');
+  need(v.ipc === undefined || (Array.isArray(v.ipc) && v.ipc.length <= 1 << 16 && v.ipc.every((o) => isObj(o) && (o.kind === 'shm' || o.kind === 'sem' || o.kind === 'msg')
+    && Number.isInteger(o.key) && (o.key as number) >= -(2 ** 31) && (o.key as number) < 2 ** 31 && isInt(o.id, 0, 2 ** 31 - 1))), 'survey.ipc');
 }
 
 const isCompression = (c: unknown): boolean => c === undefined || c === 'auto' || c === 'lz4' || c === 'none';

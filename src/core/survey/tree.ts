@@ -8,6 +8,7 @@ import { cpuFlags } from '../cpu.js';
 import { GodwitError } from '../errors.js';
 import { buildId } from './elf.js';
 import { tcpFootprint } from '../net/tcp.js';
+import { surveyIpc, type IpcRef } from '../ipc/index.js';
 
 /**
  * `written`: the tree writes to it (open for writing, or mapped shared and writable): it changes
@@ -23,6 +24,8 @@ export interface TreeSurvey {
   addresses?: string[];
   /** its loopback connections to processes outside the tree: those cannot move */
   loopbackPeers?: string[];
+  /** its System V IPC objects (see ipc/index.ts for which), made with the same ids and keys there */
+  ipc?: IpcRef[];
 }
 
 function privateBytes(pid: number): number {
@@ -86,6 +89,6 @@ export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
   const tcp = tcpFootprint(pids);
   return {
     root, ids: [...ids], processes: pids.length, threads, memoryBytes, files, xsaveFeatures, cpuFlags: cpuFlags(),
-    connections: tcp.connections, addresses: tcp.addresses, loopbackPeers: tcp.loopbackPeers,
+    connections: tcp.connections, addresses: tcp.addresses, loopbackPeers: tcp.loopbackPeers, ipc: surveyIpc(pids),
   };
 }
