@@ -1,12 +1,13 @@
 // System V IPC for x86_64: the kernel's 64-bit structures (struct ipc64_perm, shmid64_ds,
 // semid64_ds, msqid64_ds, as include/uapi/asm-generic/ipcbuf.h and arch/x86/include/uapi/asm
-// lay them out) and the *ctl calls, always with IPC_64 so the kernel never converts to the old
-// 16-bit layouts.
+// lay them out) and the *ctl calls. The native x86_64 syscalls always use the 64-bit layouts and
+// do not take IPC_64 in cmd (they answer EINVAL: only the multiplexed ipc() and compat entry
+// points parse it; glibc defines __IPC_64 as 0 on x86_64), so cmd goes without it.
 import { sys, sysTry, addr } from './libc.js';
 import { NR } from './nr.js';
 
 export const IPC = {
-  CREAT: 0o1000, EXCL: 0o2000, NOWAIT: 0o4000, RMID: 0, SET: 1, STAT: 2, PRIVATE: 0, IPC_64: 0x100,
+  CREAT: 0o1000, EXCL: 0o2000, NOWAIT: 0o4000, RMID: 0, SET: 1, STAT: 2, PRIVATE: 0,
 } as const;
 export const SHM = {
   RDONLY: 0o10000, EXEC: 0o100000, REMAP: 0o40000, LOCK: 11, UNLOCK: 12,
@@ -69,37 +70,37 @@ export function decodeMsqid(b: Buffer): MsqidDs {
 
 export function shmStat(id: number): ShmidDs {
   const b = Buffer.alloc(SHMID_DS_SIZE);
-  sys(`shmctl(${id}, IPC_STAT)`, NR.shmctl, id, IPC.STAT | IPC.IPC_64, addr(b));
+  sys(`shmctl(${id}, IPC_STAT)`, NR.shmctl, id, IPC.STAT, addr(b));
   return decodeShmid(b);
 }
 export function semStat(id: number): SemidDs {
   const b = Buffer.alloc(SEMID_DS_SIZE);
-  sys(`semctl(${id}, IPC_STAT)`, NR.semctl, id, 0, IPC.STAT | IPC.IPC_64, addr(b));
+  sys(`semctl(${id}, IPC_STAT)`, NR.semctl, id, 0, IPC.STAT, addr(b));
   return decodeSemid(b);
 }
 export function msgStat(id: number): MsqidDs {
   const b = Buffer.alloc(MSQID_DS_SIZE);
-  sys(`msgctl(${id}, IPC_STAT)`, NR.msgctl, id, IPC.STAT | IPC.IPC_64, addr(b));
+  sys(`msgctl(${id}, IPC_STAT)`, NR.msgctl, id, IPC.STAT, addr(b));
   return decodeMsqid(b);
 }
 
 export function shmSet(id: number, uid: number, gid: number, mode: number): void {
-  sys(`shmctl(${id}, IPC_SET)`, NR.shmctl, id, IPC.SET | IPC.IPC_64, addr(encodeSet(SHMID_DS_SIZE, uid, gid, mode)));
+  sys(`shmctl(${id}, IPC_SET)`, NR.shmctl, id, IPC.SET, addr(encodeSet(SHMID_DS_SIZE, uid, gid, mode)));
 }
 export function semSet(id: number, uid: number, gid: number, mode: number): void {
-  sys(`semctl(${id}, IPC_SET)`, NR.semctl, id, 0, IPC.SET | IPC.IPC_64, addr(encodeSet(SEMID_DS_SIZE, uid, gid, mode)));
+  sys(`semctl(${id}, IPC_SET)`, NR.semctl, id, 0, IPC.SET, addr(encodeSet(SEMID_DS_SIZE, uid, gid, mode)));
 }
 /** msg_qbytes goes with IPC_SET too (raising it past msgmnb needs CAP_SYS_RESOURCE). */
 export function msgSet(id: number, uid: number, gid: number, mode: number, qbytes: number): void {
   const b = encodeSet(MSQID_DS_SIZE, uid, gid, mode);
   b.writeBigUInt64LE(BigInt(qbytes), 88);
-  sys(`msgctl(${id}, IPC_SET)`, NR.msgctl, id, IPC.SET | IPC.IPC_64, addr(b));
+  sys(`msgctl(${id}, IPC_SET)`, NR.msgctl, id, IPC.SET, addr(b));
 }
 
 /** IPC_RMID; a negative errno when it failed (the object may be gone already). */
-export function shmRemove(id: number): number { return sysTry(NR.shmctl, id, IPC.RMID | IPC.IPC_64, 0); }
-export function semRemove(id: number): number { return sysTry(NR.semctl, id, 0, IPC.RMID | IPC.IPC_64, 0); }
-export function msgRemove(id: number): number { return sysTry(NR.msgctl, id, IPC.RMID | IPC.IPC_64, 0); }
+export function shmRemove(id: number): number { return sysTry(NR.shmctl, id, IPC.RMID, 0); }
+export function semRemove(id: number): number { return sysTry(NR.semctl, id, 0, IPC.RMID, 0); }
+export function msgRemove(id: number): number { return sysTry(NR.msgctl, id, IPC.RMID, 0); }
 
 export function semGetAll(id: number, nsems: number): number[] {
   const b = Buffer.alloc(Math.max(2, nsems * 2));
