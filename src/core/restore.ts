@@ -166,7 +166,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
       restorePosixTimers(inj, core.posixTimers);
       restoreCreds(inj, core);
     }
-    ipc.claim(img.pstree.entries.filter((e) => !e.zombie).map((e) => b.injs.get(e.pid)!));
+    ipc.claim(img.pstree.entries.filter((e) => !e.zombie).map((e) => ({ pid: e.pid, inj: b.injs.get(e.pid)! })));
     // every process attached its segments: those that were marked removed can be again
     ipc.finish();
     for (const e of img.pstree.entries) if (e.zombie) makeZombie(b.injs.get(e.pid)!, e.zombie);

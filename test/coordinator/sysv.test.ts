@@ -42,6 +42,11 @@ test('godwit migrate carries System V objects: same ids, keys and contents on B,
   });
   const onB = c.rootPid('b', target.nsPid!);
   assert.ok(onB > 0, 'the process runs on B');
+  // the restorer sent the messages, but the process is the queue's last sender again: a second
+  // migration finds the queue the tree's
+  const q = spawnSync('nsenter', ['-t', String(c.hosts.b!.init), '-i', '-p', '-m', '--', 'cat', '/proc/sysvipc/msg'], { encoding: 'utf8' }).stdout
+    .split('\n').map((l) => l.trim().split(/\s+/).map(Number)).find((f) => f[1] === ids.msg);
+  assert.equal(q?.[5], target.nsPid, `msg_lspid on B: ${q?.[5]}`);
   assert.equal(notPassing(await askVerdict({ ...target, pid: onB }, 60_000)), null);
 });
 

@@ -121,13 +121,14 @@ export class IpcRestore {
     for (const q of this.ipc.msg) { createMsg(q); this.made.push({ kind: 'msg', key: q.key, id: q.id }); }
   }
 
-  claim(injs: Injection[]): void {
+  /** `procs`: each restored process, by its PID in the image (in a new PID namespace, not its Injection's) */
+  claim(procs: Array<{ pid: number; inj: Injection }>): void {
     if (this.empty) return;
-    for (const inj of injs) {
-      for (const s of this.ipc.sem) claimSem(inj, s);
-      for (const q of this.ipc.msg) claimSend(inj, q);
+    for (const { pid, inj } of procs) {
+      for (const s of this.ipc.sem) claimSem(inj, pid, s);
+      for (const q of this.ipc.msg) claimSend(inj, pid, q);
     }
-    for (const inj of injs) for (const q of this.ipc.msg) claimReceive(inj, q);
+    for (const { pid, inj } of procs) for (const q of this.ipc.msg) claimReceive(inj, pid, q);
   }
 
   finish(): void {

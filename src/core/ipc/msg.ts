@@ -77,26 +77,33 @@ function send(id: number, type: bigint, data: Uint8Array): void {
   sys(`msgsnd(${id}, ${data.length} bytes)`, NR.msgsnd, id, addr(b), data.length, IPC.NOWAIT);
 }
 
-/** Phase 1 in the last sender: its message (or, for an empty queue, the marker). */
-export function claimSend(inj: Injection, q: SysvMsgEntry): void {
-  if (q.lspid !== inj.pid || !claims(q).lastByTree) return;
+/**
+ * Phase 1 in the last sender (`pid`: its PID in the image): its message, or for an empty queue
+ * the marker. Should the process be refused, godwit sends the message itself: never lost.
+ */
+export function claimSend(inj: Injection, pid: number, q: SysvMsgEntry): void {
+  if (q.lspid !== pid || !claims(q).lastByTree) return;
   const last = q.messages.at(-1);
   const b = last ? encode(BigInt(`0x${last.type}`), last.data) : encode(MARKER, new Uint8Array(0));
   inj.reset(16);
-  inj.call(`msgsnd(${q.id})`, NR.msgsnd, q.id, inj.put(b), b.length - 8, IPC.NOWAIT);
+  const r = inj.thread().callRaw(NR.msgsnd, q.id, inj.put(b), b.length - 8, IPC.NOWAIT);
+  if (r >= 0) return;
+  logger('ipc').warn({ pid, id: q.id, errno: -r }, 'the last sender cannot send its message again; godwit sends it');
+  sys(`msgsnd(${q.id})`, NR.msgsnd, q.id, addr(b), b.length - 8, IPC.NOWAIT);
 }
 
 /** Phase 2 in the last receiver: it takes the marker. */
-export function claimReceive(inj: Injection, q: SysvMsgEntry): void {
-  if (q.lrpid !== inj.pid || !claims(q).marker) return;
+export function claimReceive(inj: Injection, pid: number, q: SysvMsgEntry): void {
+  if (q.lrpid !== pid || !claims(q).marker) return;
   inj.reset(16);
   const r = inj.thread().callRaw(NR.msgrcv, q.id, inj.space(16), 0, MARKER, IPC.NOWAIT);
   if (r < 0) logger('ipc').warn({ pid: inj.pid, id: q.id, errno: -r }, 'cannot make the process the last receiver of its queue');
 }
 
-/** After both phases: a marker nobody in the tree took (its last sender sent one into an empty queue) goes. */
+/** After both phases: a marker still there (nobody in the tree took it, or its taker was refused) goes. */
 export function finishMsg(q: SysvMsgEntry): void {
-  if (!(claims(q).lastByTree && !q.messages.length) || q.lrpid !== 0) return;
+  const c = claims(q);
+  if (!c.marker && !(c.lastByTree && !q.messages.length)) return;
   const b = Buffer.alloc(16);
   sysTry(NR.msgrcv, q.id, addr(b), 0, MARKER, IPC.NOWAIT);
 }

@@ -44,8 +44,8 @@ export function removeSem(id: number): number { return semRemove(id); }
  * zero) in one atomic call: the value does not change, sempid is its own, and a later dump
  * finds the set the tree's. Best effort: a set that refuses is logged, the restore goes on.
  */
-export function claimSem(inj: Injection, s: SysvSemEntry): void {
-  const nums = s.pids.flatMap((p, i) => (p === inj.pid ? [i] : []));
+export function claimSem(inj: Injection, pid: number, s: SysvSemEntry): void {
+  const nums = s.pids.flatMap((p, i) => (p === pid ? [i] : []));
   if (!nums.length) return;
   const ops = Buffer.alloc(nums.length * 2 * 6);
   nums.forEach((n, i) => {
