@@ -3,7 +3,7 @@
 // not attached travels as well as one it has. A process's attachments come back by a remote
 // shmat at their address, where its VMAs are rebuilt (mem/mm.ts).
 import { openSync, closeSync, readSync, writeSync, readFileSync } from 'node:fs';
-import { sys } from '../sys/libc.js';
+import { sys, sysTry } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
 import { IPC, SHM, shmStat, shmSet, shmRemove } from '../sys/ipc.js';
 import { PAGE_SIZE, PROT } from '../sys/mman.js';
@@ -25,6 +25,28 @@ function withAttached<T>(id: number, flags: number, use: (at: number, mem: numbe
   }
 }
 
+const SEEK_DATA = 3, SEEK_HOLE = 4;
+
+/** [start, end) offsets of the segment (attached in godwit at `at`) that hold pages, SEEK_DATA/SEEK_HOLE on its map_files entry. */
+function dataExtents(at: number, size: number): Array<[number, number]> {
+  const len = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
+  const fd = openSync(`/proc/self/map_files/${at.toString(16)}-${(at + len).toString(16)}`, 'r');
+  const out: Array<[number, number]> = [];
+  try {
+    for (let pos = 0; pos < size; ) {
+      const data = sysTry(NR.lseek, fd, pos, SEEK_DATA);
+      if (data < 0 || data >= size) break;
+      let hole = sysTry(NR.lseek, fd, data, SEEK_HOLE);
+      if (hole < 0 || hole > size) hole = size;
+      out.push([data, hole]);
+      pos = hole;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}
+
 /** Whether the mapping at `at` in godwit is on hugetlbfs (smaps VmFlags ht). */
 function hugeAt(at: number): boolean {
   const v = parseMaps(readFileSync('/proc/self/smaps', 'utf8')).find((m) => m.start === at);
@@ -44,12 +66,15 @@ export function dumpShm(id: number, treeAttaches: number, who: string): SysvShmE
   const size = st.segsz;
   const pages = withAttached(id, SHM.RDONLY, (at, mem) => {
     if (hugeAt(at)) throw new UnsupportedError(`${who}: ${what} is made of huge pages (SHM_HUGETLB), which godwit does not carry yet`);
-    const buf = Buffer.alloc(Math.ceil(size / PAGE_SIZE) * PAGE_SIZE);
-    readSync(mem, buf, 0, size, at);
     const out: SysvShmEntry['pages'] = [];
-    for (let off = 0; off < buf.length; off += PAGE_SIZE) {
-      const page = buf.subarray(off, Math.min(off + PAGE_SIZE, size));
-      if (page.some((b) => b !== 0)) out.push({ offset: off, data: Buffer.from(page) });
+    // only the pages the segment holds: reading a hole would allocate it
+    for (const [lo, hi] of dataExtents(at, size)) {
+      const buf = Buffer.alloc(hi - lo);
+      readSync(mem, buf, 0, buf.length, at + lo);
+      for (let off = 0; off < buf.length; off += PAGE_SIZE) {
+        const page = buf.subarray(off, Math.min(off + PAGE_SIZE, buf.length));
+        if (page.some((b) => b !== 0)) out.push({ offset: lo + off, data: Buffer.from(page) });
+      }
     }
     return out;
   });
