@@ -1,7 +1,8 @@
 /* System V shared memory: a segment the parent attaches read-write and the child read-only at
  * another address, with its contents, and a second segment marked for removal while both keep it
  * attached. After restore: same ids and key, contents there, still shared both ways, the second
- * one still marked for removal, the child's attachment still read-only. */
+ * one still marked for removal, the child's attachment still read-only, the first one still
+ * locked in memory (SHM_LOCK) and owned by the uid and gid IPC_SET gave it. */
 #include "../programs/proto.h"
 #include <sys/ipc.h>
 #include <sys/shm.h>
@@ -28,6 +29,10 @@ int main(void) {
   for (int i = 0; i < SIZE; i++) p[i] = (unsigned char)(i * 7 + 1);
   d[0] = 1234;
   shmctl(dead, IPC_RMID, 0); /* gone once the last one detaches */
+  struct shmid_ds own;
+  shmctl(id, IPC_STAT, &own);
+  own.shm_perm.uid = 1234; own.shm_perm.gid = 5678;
+  if (shmctl(id, IPC_SET, &own) || shmctl(id, SHM_LOCK, 0)) { printf("FAIL IPC_SET/SHM_LOCK: %m\n"); return 1; }
   pid_t c = fork();
   if (c == 0) {
     /* the child sees the segment read-only, elsewhere; it answers through the removed one */
@@ -52,6 +57,8 @@ int main(void) {
   CHECK(shmget(key, 0, 0) == id, "key 0x%x names id %d, not %d", key, shmget(key, 0, 0), id);
   CHECK(shmctl(id, IPC_STAT, &st) == 0 && (st.shm_perm.mode & 0777) == 0640 && st.shm_segsz == SIZE && st.shm_nattch == 2,
         "segment %d: mode %o size %zu nattch %lu", id, st.shm_perm.mode, st.shm_segsz, (unsigned long)st.shm_nattch);
+  CHECK((st.shm_perm.mode & SHM_LOCKED) && st.shm_perm.uid == 1234 && st.shm_perm.gid == 5678 && st.shm_perm.cuid == getuid(),
+        "segment %d: mode %o (locked?), owner %d:%d, creator %d", id, st.shm_perm.mode, st.shm_perm.uid, st.shm_perm.gid, st.shm_perm.cuid);
   CHECK(shmctl(dead, IPC_STAT, &dst) == 0 && (dst.shm_perm.mode & SHM_DEST) && dst.shm_perm.__key == 0,
         "segment %d is not marked for removal any more (mode %o)", dead, dst.shm_perm.mode);
   int ok = 1;
