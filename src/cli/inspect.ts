@@ -34,6 +34,8 @@ export const inspectCommand: CommandModule = {
       const dir = o.direction === 'out' ? 'the tree writes' : o.direction === 'in' ? 'the tree reads' : 'both ways';
       out.push(`  ${o.key}: ${o.kind}, ${dir}${o.peerName ? `, peer ${o.peerName}` : ''}; ${o.users.map((u) => `pid ${u.pid} fd ${u.fd}`).join(', ')}`);
     }
+    if (s.ipc.length) out.push(`System V IPC (made again with these ids and keys):`);
+    for (const o of s.ipc) out.push(`  ${o.kind} id ${o.id} key ${o.key} mode ${o.mode} owner ${o.owner}: ${o.what}`);
     process.stdout.write(out.join('\n') + '\n');
     return 0;
   },

@@ -38,6 +38,8 @@ import { drainAcceptQueues, pidsHere, livePids } from './net/backlog.js';
 import { fdTable } from './proc/fd.js';
 import { cpuFlags } from './cpu.js';
 import { checkRestorable } from './image/restorable.js';
+import { dumpIpc, removeDumped } from './ipc/index.js';
+import type { Ipc, VmaEntry } from './image/format.js';
 
 export interface DumpOptions {
   pid: number;
@@ -104,6 +106,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   let files: FdTableDumper | undefined;
   let lock: NetworkLock | undefined;
   let fdTables: Map<number, Map<number, string>> | undefined;
+  let ipc: Ipc | undefined;
   try {
     // first: no packet of a connection may arrive once its queues have been read
     if (opts.tcpEstablished) {
@@ -123,6 +126,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     const pstree = pstreeOf(tree);
     let xsaveSize = 0;
     const cores: ProcessCore[] = [];
+    const vmas = new Map<number, VmaEntry[]>();
     for (const p of tree.order()) {
       if (p.zombie) continue;
       const stat = readStat(p.pid);
@@ -152,6 +156,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       };
       core.locks = dumpLocks(files.lastFds);
       cores.push(core);
+      vmas.set(p.pid, core.mm.vmas);
       inj.unmapScratch();
       writeRecord(opts.dir, `core-${p.pid}.mpk`, 'core', core);
       writeRecord(opts.dir, `pagemap-${p.pid}.mpk`, 'pagemap', mmDump.pagemap);
@@ -162,6 +167,9 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     checkRestorable({ files: fileRecord, cores });
     writeRecord(opts.dir, 'files.mpk', 'files', fileRecord);
     writeRecord(opts.dir, 'shmem.mpk', 'shmem', { objects: shmem.objects });
+    // read frozen, after every process: which segments the tree attaches is in its VMAs
+    ipc = dumpIpc(tree.root, vmas);
+    writeRecord(opts.dir, 'ipc.mpk', 'ipc', ipc);
     writeRecord(opts.dir, 'pstree.mpk', 'pstree', { entries: pstree });
     const inv: Inventory = {
       format: IMAGE_FORMAT_VERSION, godwit: VERSION, arch: IMAGE_ARCH, kernel: release(),
@@ -196,6 +204,8 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     lock?.release();
   } else {
     killTree(tree);
+    // in the image now; left here they would collide with its restore on this host, and leak
+    if (ipc) removeDumped(ipc);
     for (const t of trackers) t.release();
     files!.endRepair(true);
     if (lock && opts.lock?.releaseAfterKill) {

@@ -44,9 +44,16 @@ export interface ImageSummary {
   totalPageBytes: number;
   /** pipes, FIFOs and sockets whose other end was outside the tree (what --inherit-fd names) */
   external: ExternalObject[];
+  /** System V IPC objects, with the ids and keys they come back with */
+  ipc: Array<{ kind: 'shm' | 'sem' | 'msg'; id: number; key: string; mode: string; owner: string; what: string }>;
   /** older links first, then this image: where each page of a restore comes from */
   chain: Array<{ dir: string; kind: string; pages: number }>;
 }
+
+const common = (o: { id: number; key: number; mode: number; uid: number; gid: number; cuid: number; cgid: number }) => ({
+  id: o.id, key: `0x${(o.key >>> 0).toString(16).padStart(8, '0')}`, mode: o.mode.toString(8).padStart(4, '0'),
+  owner: `${o.uid}:${o.gid} (creator ${o.cuid}:${o.cgid})`,
+});
 
 export function inspectImage(dir: string): ImageSummary {
   const img = readImage(dir);
@@ -75,6 +82,11 @@ export function inspectImage(dir: string): ImageSummary {
     created: img.inventory.created, root: img.inventory.root,
     ...(img.inventory.parent ? { parent: img.inventory.parent } : {}), processes, totalPageBytes: total,
     external: img.files.external ?? [],
+    ipc: [
+      ...img.ipc.shm.map((o) => ({ kind: 'shm' as const, ...common(o), what: `${o.size} bytes, ${o.pages.length} page(s) not zero${o.removed ? ', marked for removal' : ''}${o.locked ? ', locked' : ''}` })),
+      ...img.ipc.sem.map((o) => ({ kind: 'sem' as const, ...common(o), what: `values ${o.values.join(' ')}` })),
+      ...img.ipc.msg.map((o) => ({ kind: 'msg' as const, ...common(o), what: `${o.messages.length} message(s), ${o.messages.reduce((t, m) => t + m.data.length, 0)} bytes, qbytes ${o.qbytes}` })),
+    ],
     chain: [
       ...img.chain.map((l) => ({ dir: l.dir, kind: 'pre-dump', pages: [...l.pagemaps.values()].reduce((s, p) => s + p.segments.reduce((t, x) => t + x.totalPages, 0), 0) })),
       { dir, kind: 'dump', pages: total / 4096 },

@@ -31,6 +31,7 @@ import { cstr } from './sys/libc.js';
 import { checkRestorable } from './image/restorable.js';
 import { checkInherit } from './files/peers.js';
 import type { ExternalPeer, RestorePeerOptions } from './files/external.js';
+import { IpcRestore } from './ipc/index.js';
 
 export interface RestoreOptions {
   dir: string;
@@ -121,6 +122,9 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
   const phase = { readMs: performance.now() - t0, seedsMs: 0, mmMs: 0 };
   let keptBytes = 0;
   // seeds grown during pre-copy, if the tree kept its shape; otherwise they are gone by now
+  const ipc = new IpcRestore(img.ipc);
+  // like a PID: an id or key taken here refuses the restore before anything is built
+  ipc.check();
   const pre = opts.prebuilt?.adopt(img) ?? null;
   ensurePidsFree(img, opts.pidWaitMs ?? 10_000, new Set(pre?.seeds.created));
   const files = new FileOpener(img.files, img.dir, opts.shellJob, opts.peers);
@@ -132,6 +136,8 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
   // would otherwise meet a port with nothing behind it, or a socket still in repair
   const held = img.inventory.netLock ? NetworkLock.hold(img.inventory.netLock) : null;
   try {
+    // before any task: the tasks attach them as their memory is rebuilt
+    ipc.create();
     files.openAll();
     for (const p of files.ttyPeers) log.info({ tty: p.key, became: p.became, ...(p.capture ? { capture: p.capture } : {}), ...(p.detail ? { detail: p.detail } : {}) }, 'the tree\'s terminal, held outside it at dump');
     let t = performance.now();
@@ -150,7 +156,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
       t = performance.now();
       const held = pre?.memory(e.pid);
       keptBytes += await restoreMm(inj, core.mm, layers, {
-        dir: img.dir, hop: b.hop, shmemObjects, shmemOwners, ghostPath: (id) => files.ghosts.procPath(id),
+        dir: img.dir, hop: b.hop, shmemObjects, shmemOwners, ghostPath: (id) => files.ghosts.procPath(id), sysvSizes: ipc.shmSizes,
         ...(held ? { held } : {}), ...(opts.pagesChecked ? { pagesChecked: true } : {}),
       });
       phase.mmMs += performance.now() - t;
@@ -175,7 +181,10 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
       restorePosixTimers(inj, core.posixTimers);
       restoreCreds(inj, core);
     }
-      for (const e of img.pstree.entries) if (e.zombie) makeZombie(b.injs.get(e.pid)!, e.zombie);
+    ipc.claim(img.pstree.entries.filter((e) => !e.zombie).map((e) => ({ pid: e.pid, inj: b.injs.get(e.pid)! })));
+    // every process attached its segments: those that were marked removed can be again
+    ipc.finish();
+    for (const e of img.pstree.entries) if (e.zombie) makeZombie(b.injs.get(e.pid)!, e.zombie);
     // last remote call in each address space: the scratch area unmaps itself
     for (const e of img.pstree.entries) {
       if (e.zombie) continue;
@@ -188,6 +197,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
     log.debug({ err: (e as Error).message }, 'restore failed; removing what was built');
     files.dropTcp();
     b.killAll();
+    ipc.remove();
     dropLock(held);
     throw e;
   } finally {
@@ -207,6 +217,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
       settle();
       files.dropTcp();
       b.killAll();
+      ipc.remove();
       dropLock(held);
       log.debug({ root: root.pid }, 'built tree discarded');
     },

@@ -243,6 +243,8 @@ function checkSurvey(s: unknown): void {
   need(v.loopbackPeers === undefined || (Array.isArray(v.loopbackPeers) && v.loopbackPeers.length <= 1 << 16 && v.loopbackPeers.every((x) => isStr(x, 128))), 'survey.loopbackPeers');
   need(v.refusals === undefined || (Array.isArray(v.refusals) && v.refusals.length <= 1 << 16 && v.refusals.every((x) => isStr(x, 4096))), 'survey.refusals');
   need(v.terminals === undefined || (Array.isArray(v.terminals) && v.terminals.length <= 1 << 12 && v.terminals.every((x) => isStr(x, 32) && /^\/dev\/pts\/\d+$/.test(x as string))), 'survey.terminals');
+  need(v.ipc === undefined || (Array.isArray(v.ipc) && v.ipc.length <= 1 << 16 && v.ipc.every((o) => isObj(o) && (o.kind === 'shm' || o.kind === 'sem' || o.kind === 'msg')
+    && Number.isInteger(o.key) && (o.key as number) >= -(2 ** 31) && (o.key as number) < 2 ** 31 && isInt(o.id, 0, 2 ** 31 - 1))), 'survey.ipc');
 }
 
 const isCompression = (c: unknown): boolean => c === undefined || c === 'auto' || c === 'lz4' || c === 'none';

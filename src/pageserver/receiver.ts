@@ -15,7 +15,7 @@ import { ENC_LZ4, ProtocolError } from './protocol.js';
 import { Reclaimer } from './reclaim.js';
 
 /** The files an image directory holds; nothing else may be named by a sender. */
-const IMAGE_FILE = /^(?:(?:pages|shmem)-\d{1,10}\.\d{1,2}\.img|ghost-\d{1,10}\.img|(?:inventory|pstree|files|shmem)\.mpk|(?:core|pagemap|track)-\d{1,10}\.mpk)$/;
+const IMAGE_FILE = /^(?:(?:pages|shmem)-\d{1,10}\.\d{1,2}\.img|ghost-\d{1,10}\.img|(?:inventory|pstree|files|shmem|ipc)\.mpk|(?:core|pagemap|track)-\d{1,10}\.mpk)$/;
 export const isImageFileName = (n: string): boolean => IMAGE_FILE.test(n);
 
 /** How many bytes may be decoded or written but not yet done before the socket is paused. */

@@ -51,3 +51,16 @@ test('a process in another network namespace is refused, and runs on untouched',
   const target = await launch(t, 'netns', ['unshare', '--net', buildProgram('plain')]);
   await refusedAndUntouched(target, [/net(work)? namespace/]);
 });
+
+test('a System V segment that a process outside the tree attaches too is refused, the tree runs on untouched', async (t) => {
+  if (!needCheckpointRestore(t)) return;
+  const base = 0x47610000 + (process.pid & 0xfff) * 16;
+  const target = await launch(t, 'sysv-out', [buildProgram('sysv-ipc'), base.toString(16)]);
+  const shm = Number(/shm=(\d+)/.exec(readFileSync(target.log, 'utf8'))![1]);
+  await launch(t, 'sysv-outsider', ['python3', '-c', [
+    'import ctypes, os, time', 'libc = ctypes.CDLL(None)', 'libc.shmat.restype = ctypes.c_void_p',
+    `assert libc.shmat(${shm}, None, 0) not in (None, ctypes.c_void_p(-1).value)`, `print('READY', os.getpid(), flush=True)`, 'time.sleep(600)',
+  ].join('\n')]);
+  const key = (base + 1).toString(16).padStart(8, '0');
+  await refusedAndUntouched(target, [new RegExp(`System V shared memory segment key 0x${key} \\(id ${shm}\\)`), /outside the tree/]);
+});

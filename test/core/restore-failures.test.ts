@@ -4,6 +4,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, openSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import {
   allPids, askVerdict, buildProgram, descendants, godwit, launch, leftovers, needCheckpointRestore, runsUntraced, sleep, waitGone, type Target,
 } from '../lib/harness.js';
@@ -77,6 +78,33 @@ test('an image of another format version is refused', async (t) => {
 test('the intact image of the same kind restores and passes (the control)', async (t) => {
   if (!needCheckpointRestore(t)) return;
   const { img, target } = await dumped(t, 'control');
+  const r = godwit(['restore', '-D', img, '-d']);
+  assert.equal(r.code, 0, r.stderr);
+  assertPass(await askVerdict(target));
+});
+
+test('restore refuses when a System V key of the image is taken, builds nothing, and goes once it is free', async (t) => {
+  if (!needCheckpointRestore(t)) return;
+  const base = 0x47630000 + (process.pid & 0xfff) * 16;
+  const target = await launch(t, 'sysv-taken', [buildProgram('sysv-ipc'), base.toString(16)]);
+  const msg = Number(/msg=(\d+)/.exec(readFileSync(target.log, 'utf8'))![1]);
+  const img = join(target.dir, 'img');
+  const pids = [target.pid, ...descendants(target.pid)];
+  const d = godwit(['dump', '-t', String(target.pid), '-D', img]);
+  assert.equal(d.code, 0, d.stderr);
+  for (const p of pids) await waitGone(p);
+  const listed = (kind: string) => readFileSync(`/proc/sysvipc/${kind}`, 'utf8');
+  for (const k of ['shm', 'sem', 'msg']) assert.doesNotMatch(listed(k), new RegExp(`^\\s*${base + 1}\\s|^\\s*${base + 2}\\s|^\\s*${base + 3}\\s`, 'm'), `the dump left its ${k} object`);
+  // someone else takes the queue's key meanwhile
+  const py = (code: string) => execFileSync('python3', ['-c', `import ctypes\nlibc = ctypes.CDLL(None)\n${code}`], { encoding: 'utf8' }).trim();
+  const other = Number(py(`print(libc.msgget(${base + 3}, 0o1600))`));
+  assert.ok(other >= 0);
+  try {
+    await refusedCleanly(img, target.dir, pids, [new RegExp(`System V message queue key 0x${(base + 3).toString(16)} \\(id ${msg}\\)`), /taken/]);
+    for (const k of ['shm', 'sem']) assert.doesNotMatch(listed(k), new RegExp(`^\\s*${base + (k === 'shm' ? 1 : 2)}\\s`, 'm'), `the refused restore made the ${k} object`);
+  } finally {
+    py(`libc.msgctl(${other}, 0, None)`);
+  }
   const r = godwit(['restore', '-D', img, '-d']);
   assert.equal(r.code, 0, r.stderr);
   assertPass(await askVerdict(target));

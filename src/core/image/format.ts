@@ -2,7 +2,8 @@
 // version; 64-bit values that may exceed 2^53 (masks, limits) are hex strings.
 import type { ExternalObject } from '../files/external.js';
 
-export const IMAGE_FORMAT_VERSION = 2;
+// 3: System V IPC (ipc.mpk, VMAs of kind 'sysv')
+export const IMAGE_FORMAT_VERSION = 3;
 export const IMAGE_ARCH = 'x86_64';
 
 export interface Inventory {
@@ -98,7 +99,7 @@ export interface ThreadCore {
   altstack: { sp: number; flags: number; size: number };
 }
 
-export type VmaKind = 'anon' | 'file' | 'shmem' | 'vdso' | 'vvar' | 'vvar_vclock' | 'vsyscall';
+export type VmaKind = 'anon' | 'file' | 'shmem' | 'sysv' | 'vdso' | 'vvar' | 'vvar_vclock' | 'vsyscall';
 
 export interface VmaEntry {
   start: number;
@@ -118,6 +119,11 @@ export interface VmaEntry {
   advice: string[];
   /** shmem: the object's id in shmem.mpk */
   shmemId?: number;
+  /**
+   * sysv: an attachment of a System V shared memory segment (ipc.mpk) at `start - offset`;
+   * `rdonly`: attached SHM_RDONLY, `exec`: SHM_EXEC
+   */
+  sysv?: { id: number; rdonly: boolean; exec: boolean };
   /** a mapping of a memfd or deleted file: its ghost in files.mpk */
   ghostId?: number;
   /** file: size and mtime at dump, to refuse a restore over a changed file */
@@ -266,5 +272,33 @@ export interface Pagemap {
 
 export interface ShmemObject { id: number; ino: number; size: number; owner: number; segments: PageSegment[] }
 export interface Shmem { objects: ShmemObject[] }
+
+/**
+ * System V IPC objects of the tree (ipc.mpk), each with the id and key it had; owners as
+ * IPC_STAT gave them (cuid/cgid are the creator's, which restore takes on while it creates).
+ */
+export interface IpcPerms { uid: number; gid: number; cuid: number; cgid: number; /** the low 9 bits */ mode: number }
+export interface SysvShmEntry extends IpcPerms {
+  id: number; key: number; size: number;
+  /** IPC_RMID'd while attached (SHM_DEST): removed again once the tree has attached it */
+  removed: boolean;
+  /** SHM_LOCK'd: locked again */
+  locked: boolean;
+  /** the non-zero pages, by offset in the segment */
+  pages: Array<{ offset: number; data: Uint8Array }>;
+}
+export interface SysvSemEntry extends IpcPerms {
+  id: number; key: number; values: number[];
+  /** sempid of each semaphore where it is a process of the tree (0 otherwise): restore makes it so again */
+  pids: number[];
+}
+export interface SysvMsgEntry extends IpcPerms {
+  id: number; key: number; qbytes: number;
+  /** in queue order; `type`: mtype, a signed long, in hex */
+  messages: Array<{ type: string; data: Uint8Array }>;
+  /** msg_lspid and msg_lrpid where they are processes of the tree (0 otherwise) */
+  lspid: number; lrpid: number;
+}
+export interface Ipc { shm: SysvShmEntry[]; sem: SysvSemEntry[]; msg: SysvMsgEntry[] }
 
 export const CHUNK_BYTES = 4 << 20;

@@ -2,7 +2,7 @@
 import { existsSync, statSync, readdirSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { readRecord } from './store.js';
-import { IMAGE_ARCH, type Files, type Inventory, type Pagemap, type ProcessCore, type Pstree, type Shmem } from './format.js';
+import { IMAGE_ARCH, type Files, type Inventory, type Pagemap, type ProcessCore, type Pstree, type Shmem, type Ipc } from './format.js';
 import { GodwitError, ImageError } from '../errors.js';
 import { checkSegments } from './page-streams.js';
 
@@ -22,6 +22,7 @@ export interface Image {
   pagemaps: Map<number, Pagemap>;
   files: Files;
   shmem: Shmem;
+  ipc: Ipc;
 }
 
 export function readImage(dir: string, known?: KnownLinks): Image {
@@ -47,7 +48,25 @@ export function readImage(dir: string, known?: KnownLinks): Image {
   const shmem = readRecord<Shmem>(dir, 'shmem.mpk', 'shmem');
   for (const pm of pagemaps.values()) checkSegments(dir, pm.segments);
   for (const o of shmem.objects) checkSegments(dir, o.segments);
-  return { dir, inventory, pstree, cores, pagemaps, files: readRecord<Files>(dir, 'files.mpk', 'files'), shmem, chain: readChain(dir, inventory, known) };
+  const ipc = readIpc(dir, cores);
+  return { dir, inventory, pstree, cores, pagemaps, files: readRecord<Files>(dir, 'files.mpk', 'files'), shmem, ipc, chain: readChain(dir, inventory, known) };
+}
+
+/** ipc.mpk, checked: every segment a VMA attaches is there, and contents fit their segment. */
+function readIpc(dir: string, cores: Map<number, ProcessCore>): Ipc {
+  const file = `${dir}/ipc.mpk`;
+  const ipc = readRecord<Ipc>(dir, 'ipc.mpk', 'ipc');
+  if (!Array.isArray(ipc.shm) || !Array.isArray(ipc.sem) || !Array.isArray(ipc.msg)) throw new ImageError(file, 'is not a list of System V objects');
+  const sizes = new Map(ipc.shm.map((s) => [s.id, s.size]));
+  for (const s of ipc.shm) {
+    for (const p of s.pages) if (p.offset < 0 || p.offset + p.data.length > s.size) throw new ImageError(file, `segment ${s.id}: contents at ${p.offset} beyond its ${s.size} bytes`);
+  }
+  for (const c of cores.values()) {
+    for (const v of c.mm.vmas) {
+      if (v.kind === 'sysv' && (!v.sysv || !sizes.has(v.sysv.id))) throw new ImageError(file, `process ${c.pid} attaches System V segment ${v.sysv?.id ?? '?'}, which it does not hold`);
+    }
+  }
+  return ipc;
 }
 
 /** Follow the parent links of a dump down to the first pre-dump, checking every file on the way. */

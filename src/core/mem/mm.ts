@@ -14,6 +14,7 @@ import type { PageRun } from '../image/page-copy.js';
 import { toVmaEntry, pagesInImage, isPlainAnon, buildKey } from './vma.js';
 import { scanPages, pagemapBuffer } from './pagemap.js';
 import type { ShmemDumper } from './shmem.js';
+import { attachSysv } from '../ipc/shm.js';
 import type { GhostDumper } from '../files/ghost.js';
 import type { DirtyTracker } from './track/tracker.js';
 import { clipRuns, subtract, append, union, intersect, withOwed, type Range } from './track/ranges.js';
@@ -189,6 +190,8 @@ export interface MmRestore {
   held?: HeldMemory;
   /** the page files were checked chunk by chunk as they arrived: read only the pages wanted */
   pagesChecked?: boolean;
+  /** System V segments (made before any task, see ipc/): id → size */
+  sysvSizes?: ReadonlyMap<number, number>;
 }
 
 /** Returns the bytes of memory built ahead that were kept. */
@@ -204,6 +207,8 @@ export async function restoreMm(inj: Injection, mm: MmCore, layers: PageLayer[],
     for (const [a, b] of subtract([[v.start, v.end]], keptRanges)) inj.call('munmap', NR.munmap, a, b - a);
   }
   moveVdso(inj, seed, mm.vmas, hop);
+  // never built ahead (shared): attached where they were, their contents are the segment's own
+  attachSysv(inj, mm.vmas, ctx.sysvSizes ?? new Map());
 
   const fds = new Map<string, number>();
   const openIn = (path: string, flags: number): number => {

@@ -21,6 +21,9 @@ function kindOf(v: ProcVma): VmaKind {
     case '[vvar_vclock]': return 'vvar_vclock';
     case '[vsyscall]': return 'vsyscall';
   }
+  // System V shared memory: a deleted /SYSV<key> file on the shm mount, its inode the segment's
+  // id (0 for the first one of a namespace)
+  if (v.shared && v.name.startsWith('/SYSV') && v.deleted) return 'sysv';
   if (v.inode === 0 || v.name === '[heap]' || v.name.startsWith('[stack') || v.name === '') {
     return v.shared ? 'shmem' : 'anon';
   }
@@ -34,10 +37,7 @@ export function toVmaEntry(pid: number, v: ProcVma, ghosts: GhostDumper): VmaEnt
   const kind = kindOf(v);
   const prot = (v.read ? PROT.READ : 0) | (v.write ? PROT.WRITE : 0) | (v.exec ? PROT.EXEC : 0);
   const range = `${v.start.toString(16)}-${v.end.toString(16)}`;
-  if (kind === 'file' && v.name.startsWith('/SYSV')) {
-    throw new UnsupportedError(`process ${pid}: System V shared memory at ${range} is not supported yet`);
-  }
-  if (!['anon', 'file', 'shmem', 'vdso', 'vvar', 'vvar_vclock', 'vsyscall'].includes(kind)) {
+  if (!['anon', 'file', 'shmem', 'sysv', 'vdso', 'vvar', 'vvar_vclock', 'vsyscall'].includes(kind)) {
     throw new UnsupportedError(`process ${pid}: mapping ${range} (${v.name}) is of a kind godwit does not know`);
   }
   if (kind === 'anon' && v.name.startsWith('[') && !['[heap]', '[stack]'].includes(v.name)) {
@@ -47,7 +47,11 @@ export function toVmaEntry(pid: number, v: ProcVma, ghosts: GhostDumper): VmaEnt
     start: v.start, end: v.end, prot, shared: v.shared, kind, name: v.name, offset: v.offset,
     growsDown: v.vmFlags.includes('gd'), ...(v.vmFlags.includes('nr') ? { noReserve: true } : {}), advice: v.vmFlags.filter((f) => (ADVICE_FLAGS as readonly string[]).includes(f)),
   };
-  if (kind === 'file' && (v.deleted || v.name.startsWith('/memfd:'))) {
+  if (kind === 'sysv') {
+    if (v.vmFlags.includes('ht')) throw new UnsupportedError(`process ${pid}: System V segment ${v.inode} at ${range} is made of huge pages (SHM_HUGETLB), which godwit does not carry yet`);
+    // VmFlags mw/me: what the attachment allows, whatever mprotect made of it since
+    e.sysv = { id: v.inode, rdonly: !v.vmFlags.includes('mw'), exec: v.vmFlags.includes('me') };
+  } else if (kind === 'file' && (v.deleted || v.name.startsWith('/memfd:'))) {
     e.ghostId = ghosts.add(`/proc/${pid}/map_files/${range}`, v.name).id;
   } else if (kind === 'file') {
     try {
@@ -58,7 +62,7 @@ export function toVmaEntry(pid: number, v: ProcVma, ghosts: GhostDumper): VmaEnt
       throw new UnsupportedError(`process ${pid}: mapped file ${v.name} cannot be found by its path (another mount namespace?)`);
     }
   }
-  if ((kind === 'anon' || kind === 'file' || kind === 'shmem') && (v.vmFlags.includes('io') || v.vmFlags.includes('pf'))) {
+  if ((kind === 'anon' || kind === 'file' || kind === 'shmem' || kind === 'sysv') && (v.vmFlags.includes('io') || v.vmFlags.includes('pf'))) {
     throw new UnsupportedError(`process ${pid}: mapping ${range} (${v.name || 'anonymous'}) maps device memory, which cannot be checkpointed`);
   }
   return e;

@@ -6,6 +6,7 @@ import { cpuFlags } from '../cpu.js';
 import { pidExists } from '../proc/tree.js';
 import { identify, type TreeSurvey } from './tree.js';
 import { buildId } from './elf.js';
+import { ipcConflicts } from '../ipc/index.js';
 
 export interface Admission {
   problems: string[];
@@ -40,6 +41,8 @@ export function admit(s: TreeSurvey, here: { xsaveFeatures: string; stateDir: st
   for (const t of s.terminals ?? []) {
     if (existsSync(t)) problems.push(`pseudo-terminal ${t} is in use on the destination, and the tree's pty must keep its index`);
   }
+  // the objects are made with their ids and keys before the tree: one taken here is a dead end
+  for (const c of ipcConflicts(s.ipc ?? [])) problems.push(`${c}; remove it there (ipcrm) or choose another destination`);
   const mask = (x: string): bigint => { try { return BigInt(/^0x/i.test(x) ? x : `0x${x || '0'}`); } catch { return 0n; } };
   const want = mask(s.xsaveFeatures), have = mask(here.xsaveFeatures);
   if (want & ~have) problems.push(`the destination's CPU lacks register state the source offers (xsave features 0x${(want & ~have).toString(16)})`);

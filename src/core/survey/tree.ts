@@ -9,6 +9,7 @@ import { GodwitError } from '../errors.js';
 import { buildId } from './elf.js';
 import { tcpFootprint } from '../net/tcp.js';
 import { dumpRefusals } from './classify.js';
+import { surveyIpc, type IpcRef } from '../ipc/index.js';
 
 /**
  * `written`: the tree writes to it (open for writing, or mapped shared and writable): it changes
@@ -28,6 +29,8 @@ export interface TreeSurvey {
   refusals?: string[];
   /** the pseudo-terminals whose master it holds (/dev/pts/N): they keep their index, which must be free */
   terminals?: string[];
+  /** its System V IPC objects (see ipc/index.ts for which), made with the same ids and keys there */
+  ipc?: IpcRef[];
 }
 
 function privateBytes(pid: number): number {
@@ -106,7 +109,7 @@ export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
   return {
     root, ids: [...ids], processes: pids.length, threads, memoryBytes, files, xsaveFeatures, cpuFlags: cpuFlags(),
     connections: tcp.connections, addresses: tcp.addresses, loopbackPeers: tcp.loopbackPeers,
-    refusals: dumpRefusals(root),
+    ipc: surveyIpc(pids), refusals: dumpRefusals(root),
     ...(terminals.size ? { terminals: [...terminals].sort() } : {}),
   };
 }

@@ -17,4 +17,6 @@ export const NR = {
   process_madvise: 440, ptrace: 101, ioctl: 16, setsockopt: 54, getsockopt: 55, getsockname: 51,
   getpeername: 52, socketpair: 53, listen: 50, recvfrom: 45, sendto: 44, shutdown: 48, accept4: 288, getrlimit: 97, getgroups: 115, getresuid: 118, getresgid: 120,
   getpriority: 140, setns: 308, unshare: 272, pidfd_send_signal: 424,
+  shmget: 29, shmat: 30, shmctl: 31, semget: 64, semop: 65, semctl: 66, shmdt: 67, msgget: 68,
+  msgsnd: 69, msgrcv: 70, msgctl: 71,
 } as const;
