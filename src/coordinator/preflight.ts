@@ -40,6 +40,8 @@ export async function preflight(src: AgentClient, dst: AgentClient, pid: number,
   const adm = (await dst.call('admit', { survey })) as Admission;
   // what the final dump would refuse, refused now: before anything is frozen
   const problems = [...(survey.refusals ?? []), ...adm.problems], warnings = [...adm.warnings];
+  // what the operator should know before the move: these peers stay on the source (README, External peers)
+  for (const e of survey.external ?? []) warnings.push(`${e} leads to a process outside the tree, which stays on the source: on the destination what the tree writes there is captured under the agent's state directory, what it reads from is held open`);
   const taken = adm.taken.length ? `PID${adm.taken.length > 1 ? 's' : ''} ${adm.taken.slice(0, 8).join(', ')}${adm.taken.length > 8 ? ` and ${adm.taken.length - 8} more` : ''} of the tree are taken on the destination` : '';
   if (o.newPidns) {
     const ns = dCheck.probes.find((p) => p.id === 'namespaces');

@@ -241,6 +241,7 @@ function checkSurvey(s: unknown): void {
   need(v.connections === undefined || isInt(v.connections), 'survey.connections');
   need(v.addresses === undefined || (Array.isArray(v.addresses) && v.addresses.length <= 1024 && v.addresses.every((x) => isStr(x, 64) && isIP(x as string) !== 0)), 'survey.addresses');
   need(v.loopbackPeers === undefined || (Array.isArray(v.loopbackPeers) && v.loopbackPeers.length <= 1 << 16 && v.loopbackPeers.every((x) => isStr(x, 128))), 'survey.loopbackPeers');
+  need(v.external === undefined || (Array.isArray(v.external) && v.external.length <= 1 << 16 && v.external.every((x) => isStr(x, 4096))), 'survey.external');
   need(v.refusals === undefined || (Array.isArray(v.refusals) && v.refusals.length <= 1 << 16 && v.refusals.every((x) => isStr(x, 4096))), 'survey.refusals');
   need(v.terminals === undefined || (Array.isArray(v.terminals) && v.terminals.length <= 1 << 12 && v.terminals.every((x) => isStr(x, 32) && /^\/dev\/pts\/\d+$/.test(x as string))), 'survey.terminals');
   need(v.ipc === undefined || (Array.isArray(v.ipc) && v.ipc.length <= 1 << 16 && v.ipc.every((o) => isObj(o) && (o.kind === 'shm' || o.kind === 'sem' || o.kind === 'msg')

@@ -24,6 +24,9 @@ test('godwit migrate: a daemon piped into a reader on the source goes on writing
   const rep = r.report!;
   assert.equal(rep.outcome, 'migrated');
   assert.ok(!alive(target.pid), 'the source copy is gone');
+  // preflight said so before anything was frozen
+  assert.ok(rep.preflight?.warnings.some((w) => /^pipe pipe:\[\d+\] \(process \d+ fd 1, process \d+ fd 2\) leads to a process outside the tree, which stays on the source/.test(w)),
+    `no preflight warning of the peer: ${JSON.stringify(rep.preflight?.warnings)}`);
   const ext = rep.external ?? [];
   const out = ext.find((p) => p.kind === 'pipe' && p.users.some((u) => u.fd === 1) && p.users.some((u) => u.fd === 2));
   assert.ok(out, `the report lists the pipe: ${JSON.stringify(ext)}`);

@@ -91,3 +91,20 @@ for (const name of ['sysv-shm', 'sysv-sem', 'sysv-msg']) {
     await waitForLog(target.log, new RegExp(`^PASS ${name}$`, 'm'));
   });
 }
+
+test('preflight refuses a tree whose System V segment a process outside it attaches too, before anything is frozen', async (t) => {
+  const c = await simulatedHosts(t);
+  const hosts = writeHostsFile(c);
+  const b0 = base() + 0x200;
+  const target = await c.launch('a', 'sysv-shared', [buildProgram('sysv-ipc'), b0.toString(16)]);
+  const shm = Number(/shm=(\d+)/.exec(readFileSync(target.log, 'utf8'))![1]);
+  await c.launch('a', 'sysv-outsider', ['python3', '-c', [
+    'import ctypes, os, time', 'libc = ctypes.CDLL(None)', 'libc.shmat.restype = ctypes.c_void_p',
+    `assert libc.shmat(${shm}, None, 0) not in (None, ctypes.c_void_p(-1).value)`, `print('READY', os.getpid(), flush=True)`, 'time.sleep(600)',
+  ].join('\n')]);
+  const r = await startMigrate(['--hosts', hosts, '--from', 'a', '--to', 'b', '--pid', String(target.nsPid)]).done;
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, new RegExp(`System V shared memory segment key 0x${(b0 + 1).toString(16)} \\(id ${shm}\\) is attached 1 more time\\(s\\) by processes outside the tree`));
+  assert.equal(await runsUntraced(target.pid), null);
+  assert.equal(notPassing(await askVerdict(target)), null);
+});

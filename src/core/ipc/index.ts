@@ -78,6 +78,21 @@ export function surveyIpc(pids: number[]): IpcRef[] {
   return [...c.shm, ...c.sem, ...c.msg].map((r) => ({ kind: r.kind, key: r.key, id: r.id }));
 }
 
+/**
+ * What the dump would refuse of a running tree's segments (a migration's preflight, before any
+ * freeze): one attached by processes outside the tree too cannot move without them.
+ */
+export function sharedSegments(pids: number[]): string[] {
+  const counts = new Map<number, number>();
+  for (const p of pids) {
+    const bases = new Set<string>();
+    try { for (const v of readMaps(p)) if (v.name.startsWith('/SYSV')) bases.add(`${v.inode}@${v.start - v.offset}`); } catch { /* gone */ }
+    for (const b of bases) { const id = Number(b.split('@')[0]); counts.set(id, (counts.get(id) ?? 0) + 1); }
+  }
+  return listObjects('shm').filter((r) => counts.has(r.id) && r.nattch > counts.get(r.id)!).map((r) =>
+    `process ${pids[0]}'s tree: ${describeObject('shm', r.key, r.id)} is attached ${r.nattch - counts.get(r.id)!} more time(s) by processes outside the tree; move them together (their common ancestor), or detach them`);
+}
+
 /** Why these objects cannot be made here (their key or id is taken), one line each. */
 export function ipcConflicts(refs: IpcRef[]): string[] {
   const rows = new Map<IpcKind, SysvRow[]>();

@@ -68,6 +68,8 @@ function readExitCode(pid: number): number {
 function seizeThread(tid: number): FrozenThread | null {
   const r = ptraceTry(PTRACE.SEIZE, tid, 0, 0);
   if (r === -ESRCH) return null;
+  // a task already exiting cannot be attached (EPERM): a shell's short-lived child, say
+  if (r === -EPERM && ['Z', 'X', ''].includes(procState(tid))) return null;
   if (r < 0) {
     if (r === -EPERM) {
       throw new GodwitError(`cannot trace task ${tid}: ${errnoName(-r)} (already traced by another program, or godwit is not root)`, 5);
@@ -124,6 +126,12 @@ export function freezeTree(root: number): FrozenTree {
             const t = seizeThread(tid);
             seized.add(tid);
             if (t) { p.threads.push(t); grew = true; }
+          }
+          if (!p.threads.length) {
+            // it exited as we came: a zombie now (its parent is frozen: nobody reaps it), or gone
+            const now = procState(pid);
+            if (now === 'Z') p.zombie = { exitCode: readExitCode(pid), comm: readFileSync(`/proc/${pid}/comm`, 'utf8').trim() };
+            else if (now === '' || now === 'X') { tree.procs.delete(pid); continue; }
           }
         }
         const children = p.zombie ? [] : listChildren(pid);

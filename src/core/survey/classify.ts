@@ -11,6 +11,7 @@ import { FdTableDumper } from '../files/fdtable.js';
 import { GhostDumper } from '../files/ghost.js';
 import type { FdEntry, GhostEntry } from '../image/format.js';
 import { checkRestorable } from '../image/restorable.js';
+import { sharedSegments } from '../ipc/index.js';
 import { GodwitError, errorMessage } from '../errors.js';
 
 /** Ghost files are only counted, never copied: nothing is written anywhere. */
@@ -23,14 +24,20 @@ class CountedGhosts extends GhostDumper {
   }
 }
 
-/** The reasons a dump of the tree of `root` would be refused (one at most per process), or none. */
-export function dumpRefusals(root: number): string[] {
+/**
+ * The reasons a dump of the tree of `root` would be refused (one at most per process), or none;
+ * and its external peers (what a migration leaves behind on the source), one line each.
+ */
+export function dumpRefusals(root: number): { refusals: string[]; external: string[] } {
   const out: string[] = [];
+  let external: string[] = [];
   const ghosts = new CountedGhosts();
   const fds = new FdTableDumper(ghosts, false, false, true);
   const cores: Array<{ pid: number; fds: FdEntry[] }> = [];
+  const pids = listTree(root);
+  out.push(...sharedSegments(pids));
   try {
-    for (const pid of listTree(root)) {
+    for (const pid of pids) {
       try {
         refuseIsolation(pid, readStatus(pid));
         for (const v of readMaps(pid)) toVmaEntry(pid, v, ghosts);
@@ -42,7 +49,8 @@ export function dumpRefusals(root: number): string[] {
     }
     // finish() also lets go of the fds in flight it took in
     const files = fds.finish();
-    if (out.length) return out;
+    external = (files.external ?? []).map((o) => `${o.kind} ${o.key} (${o.users.map((u) => `process ${u.pid} fd ${u.fd}`).join(', ')}${o.peerName ? `, peer ${o.peerName}` : ''})`);
+    if (out.length) return { refusals: out, external };
     try {
       checkRestorable({ files, cores });
     } catch (e) {
@@ -52,5 +60,5 @@ export function dumpRefusals(root: number): string[] {
   } finally {
     fds.endRepair(false);
   }
-  return out;
+  return { refusals: out, external };
 }

@@ -27,6 +27,8 @@ export interface TreeSurvey {
   loopbackPeers?: string[];
   /** what the dump would refuse of it (survey/classify.ts), each naming the process, the fd or mapping, and the way out */
   refusals?: string[];
+  /** its pipes, FIFOs, unix sockets and terminals whose other end is a process outside it, which stays behind */
+  external?: string[];
   /** the pseudo-terminals whose master it holds (/dev/pts/N): they keep their index, which must be free */
   terminals?: string[];
   /** its System V IPC objects (see ipc/index.ts for which), made with the same ids and keys there */
@@ -88,6 +90,11 @@ export function identify(path: string, withBuildId = true): FileIdentity | null 
   }
 }
 
+function classified(root: number): Pick<TreeSurvey, 'refusals' | 'external'> {
+  const c = dumpRefusals(root);
+  return { refusals: c.refusals, ...(c.external.length ? { external: c.external } : {}) };
+}
+
 export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
   if (!pidExists(root)) throw new GodwitError(`no process with PID ${root}`, 2);
   const pids = listTree(root);
@@ -109,7 +116,7 @@ export function surveyTree(root: number, xsaveFeatures: string): TreeSurvey {
   return {
     root, ids: [...ids], processes: pids.length, threads, memoryBytes, files, xsaveFeatures, cpuFlags: cpuFlags(),
     connections: tcp.connections, addresses: tcp.addresses, loopbackPeers: tcp.loopbackPeers,
-    ipc: surveyIpc(pids), refusals: dumpRefusals(root),
+    ipc: surveyIpc(pids), ...classified(root),
     ...(terminals.size ? { terminals: [...terminals].sort() } : {}),
   };
 }
