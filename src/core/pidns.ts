@@ -56,6 +56,20 @@ export function nextLine(lines: Interface): Promise<string | null> {
   });
 }
 
+/**
+ * The lines of a stream one at a time, none lost between two reads: readline emits all the lines
+ * of a chunk at once, so a listener added after the first `await` misses the second line
+ * (`EXTERNAL …` and `BUILT …` come together; a migration hung on that now and then).
+ */
+export function lineReader(lines: Interface): () => Promise<string | null> {
+  const queue: string[] = [];
+  const waiting: Array<(l: string | null) => void> = [];
+  let closed = false;
+  lines.on('line', (l: string) => { const w = waiting.shift(); if (w) w(l); else queue.push(l); });
+  lines.on('close', () => { closed = true; for (const w of waiting.splice(0)) w(null); });
+  return () => (queue.length ? Promise.resolve(queue.shift()!) : closed ? Promise.resolve(null) : new Promise((r) => { waiting.push(r); }));
+}
+
 /** The unshare process's child: our init, PID 1 inside. */
 function initOf(unshare: number): number {
   try {
@@ -98,7 +112,7 @@ export async function buildInNewPidns(dir: string, label: string, args: string[]
   p.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
   const exited = new Promise<number>((resolve) => p.on('close', (code) => resolve(code ?? -1)));
   const lines = createInterface({ input: p.stdout! });
-  const next = () => nextLine(lines);
+  const next = lineReader(lines);
   let built = await next();
   let external: ExternalPeer[] = [];
   const ext = built && /^EXTERNAL (.*)$/.exec(built);
