@@ -3,10 +3,14 @@
 // simulated hosts, with 1, 10 and 100 clients connected over TCP from the operator's network,
 // each in an open transaction; --move-ip moves the service address. After the move every client
 // commits on its same connection, and the count of rows must be right.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { simulatedHosts } from '../test/lib/hosts.js';
 import { writeHostsFile, startMigrate } from '../test/lib/migrate.js';
-import { postgresOnHost, stopPostgres, client, one, loadRows } from '../test/lib/postgres.js';
+import { postgresOnHost, makeCluster, startPostgres, stopPostgres, client, one, loadRows } from '../test/lib/postgres.js';
+import { startTarget, tempDir, cleanup } from '../test/lib/harness.js';
 
 const COUNTS = (process.env.BENCH_PG_CLIENTS ?? '1,10,100').split(',').map(Number);
 const RUNS = Number(process.env.BENCH_PG_RUNS ?? 3);
@@ -48,10 +52,53 @@ async function once(n: number): Promise<Row> {
   }
 }
 
+/**
+ * CRIU beside it, where it is (GODWIT_CRIU, else shared/tools/criu-4.2/criu): a stop-and-copy of
+ * the same cluster on one host (dump with --tcp-established, restore), one client in an open
+ * transaction. CRIU cannot pre-copy here (no soft-dirty): its dump + restore is its downtime.
+ */
+async function criuRow(): Promise<string> {
+  const criu = process.env.GODWIT_CRIU ?? fileURLToPath(new URL('../../../shared/tools/criu-4.2/criu', import.meta.url));
+  if (!existsSync(criu)) return `CRIU: not found (set GODWIT_CRIU to a criu binary to compare)`;
+  const dir = tempDir('bench-pg-criu');
+  let pid = 0;
+  try {
+    const cl = makeCluster(join(dir, 'pg'), { listen: '127.0.0.1', port: 25432, socketDir: join(dir, 'pg') });
+    pid = (await startPostgres(cl, (cmd) => startTarget(dir, cmd, { ready: false }))).pid;
+    const c = client('127.0.0.1', 25432);
+    await c.connect();
+    await loadRows(c, 100_000);
+    await c.query('BEGIN');
+    const img = join(dir, 'criu-img');
+    mkdirSync(img);
+    const t0 = performance.now();
+    const d = spawnSync(criu, ['dump', '-t', String(pid), '-D', img, '--tcp-established', '-o', 'dump.log'], { encoding: 'utf8' });
+    const dumpMs = performance.now() - t0;
+    // its cause, not its warnings nor the lines that only say it failed
+    const firstError = (f: string): string => {
+      const errs = existsSync(join(img, f)) ? [...readFileSync(join(img, f), 'utf8').matchAll(/Error \([^)]*\): (.*)/g)].map((m) => m[1]!) : [d.stderr.trim()];
+      return errs.find((e) => !/FAILED|failed with -1|for self/.test(e)) ?? errs[0] ?? 'no error logged';
+    };
+    if (d.status !== 0) { await c.end().catch(() => {}); return `CRIU 4.2 (${criu}): criu dump of the cluster refused: "${firstError('dump.log')}"; the cluster runs on`; }
+    const t1 = performance.now();
+    const r = spawnSync(criu, ['restore', '-d', '-D', img, '--tcp-established', '-o', 'restore.log'], { encoding: 'utf8' });
+    const restoreMs = performance.now() - t1;
+    if (r.status !== 0) return `CRIU 4.2: criu dump ${dumpMs.toFixed(0)} ms, then criu restore refused: "${firstError('restore.log')}"`;
+    await c.query('COMMIT');
+    await c.end();
+    return `CRIU 4.2 stop-and-copy on one host (1 client): dump ${dumpMs.toFixed(0)} ms + restore ${restoreMs.toFixed(0)} ms = ${(dumpMs + restoreMs).toFixed(0)} ms frozen, before any byte crosses a network`;
+  } finally {
+    await stopPostgres(pid);
+    cleanup(dir);
+  }
+}
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+const criu = await criuRow();
 console.log('\n== godwit migrate of PostgreSQL 15 (100 000 rows) with N clients in open transactions (2 simulated hosts, --move-ip): downtime');
 console.log(`runs per case: ${RUNS} (median, and the worst run); every client commits on B afterwards`);
+console.log(criu);
 console.log('| clients | processes | downtime ms (median) | worst | dump | transfer | restore | address handover | resume | other | migration s | commits |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const n of COUNTS) {
