@@ -139,7 +139,6 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
     // before any task: the tasks attach them as their memory is rebuilt
     ipc.create();
     files.openAll();
-    for (const p of files.ttyPeers) log.info({ tty: p.key, became: p.became, ...(p.capture ? { capture: p.capture } : {}), ...(p.detail ? { detail: p.detail } : {}) }, 'the tree\'s terminal, held outside it at dump');
     let t = performance.now();
     if (!pre) b.grow((inj) => takeTerminal_(inj, files, sender));
     phase.seedsMs = performance.now() - t;
@@ -212,7 +211,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
     settled = true;
   };
   return {
-    root: root.pid, processes: img.pstree.entries.length, buildMs, keptBytes, external: [...files.peers.result, ...files.ttyPeers],
+    root: root.pid, processes: img.pstree.entries.length, buildMs, keptBytes, external: files.peers.result,
     discard: () => {
       settle();
       files.dropTcp();
@@ -240,7 +239,7 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
       try { lock?.release(); } catch (e) { log.warn({ table: lock?.table, err: (e as Error).message }, 'cannot remove the network lock\'s table (its rules let everything through)'); }
       if (opts.pidfile) writeFileSync(opts.pidfile, `${root.pid}\n`);
       log.debug({ root: root.pid, processes: img.pstree.entries.length, ms: restoreMs }, 'tree restored');
-      const res: RestoreResult = { root: root.pid, processes: img.pstree.entries.length, restoreMs, external: [...files.peers.result, ...files.ttyPeers] };
+      const res: RestoreResult = { root: root.pid, processes: img.pstree.entries.length, restoreMs, external: files.peers.result };
       if (fg) res.giveTerminalBack = fg.giveBack;
       return res;
     },

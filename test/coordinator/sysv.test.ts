@@ -3,6 +3,7 @@
 // keys and contents on B and are gone from A; preflight refuses a destination where a key is
 // taken. And a dump that leaves the tree running (-R) restores on another host.
 import { test } from 'node:test';
+import { attachFromOutside } from '../lib/sysv.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, truncateSync } from 'node:fs';
@@ -98,10 +99,7 @@ test('preflight refuses a tree whose System V segment a process outside it attac
   const b0 = base() + 0x200;
   const target = await c.launch('a', 'sysv-shared', [buildProgram('sysv-ipc'), b0.toString(16)]);
   const shm = Number(/shm=(\d+)/.exec(readFileSync(target.log, 'utf8'))![1]);
-  await c.launch('a', 'sysv-outsider', ['python3', '-c', [
-    'import ctypes, os, time', 'libc = ctypes.CDLL(None)', 'libc.shmat.restype = ctypes.c_void_p',
-    `assert libc.shmat(${shm}, None, 0) not in (None, ctypes.c_void_p(-1).value)`, `print('READY', os.getpid(), flush=True)`, 'time.sleep(600)',
-  ].join('\n')]);
+  await c.launch('a', 'sysv-outsider', attachFromOutside(shm));
   const r = await startMigrate(['--hosts', hosts, '--from', 'a', '--to', 'b', '--pid', String(target.nsPid)]).done;
   assert.equal(r.code, 3, r.stderr);
   assert.match(r.stderr, new RegExp(`System V shared memory segment key 0x${(b0 + 1).toString(16)} \\(id ${shm}\\) is attached 1 more time\\(s\\) by processes outside the tree`));

@@ -2,6 +2,7 @@
 // the process and the fd (or the reason), no stack trace, and the tree left running exactly as it
 // was: not traced, not stopped, its address space untouched, still counting.
 import { test } from 'node:test';
+import { attachFromOutside } from '../lib/sysv.js';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -57,10 +58,7 @@ test('a System V segment that a process outside the tree attaches too is refused
   const base = 0x47610000 + (process.pid & 0xfff) * 16;
   const target = await launch(t, 'sysv-out', [buildProgram('sysv-ipc'), base.toString(16)]);
   const shm = Number(/shm=(\d+)/.exec(readFileSync(target.log, 'utf8'))![1]);
-  await launch(t, 'sysv-outsider', ['python3', '-c', [
-    'import ctypes, os, time', 'libc = ctypes.CDLL(None)', 'libc.shmat.restype = ctypes.c_void_p',
-    `assert libc.shmat(${shm}, None, 0) not in (None, ctypes.c_void_p(-1).value)`, `print('READY', os.getpid(), flush=True)`, 'time.sleep(600)',
-  ].join('\n')]);
+  await launch(t, 'sysv-outsider', attachFromOutside(shm));
   const key = (base + 1).toString(16).padStart(8, '0');
   await refusedAndUntouched(target, [new RegExp(`System V shared memory segment key 0x${key} \\(id ${shm}\\)`), /outside the tree/]);
 });

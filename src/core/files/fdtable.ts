@@ -36,7 +36,7 @@ import { pidfdOpen, pidfdGetfd, close } from '../sys/process.js';
 import { getInt, SOL_SOCKET, SO, AF_UNIX, AF_INET, AF_INET6 } from '../net/sockopt.js';
 import { unixSockets, type UnixDiag } from '../net/unix-diag.js';
 import { dumpUnix, externalUnix, UnixMaker } from '../net/unix.js';
-import type { ExternalObject, ExternalPeer, RestorePeerOptions } from './external.js';
+import type { ExternalObject, RestorePeerOptions } from './external.js';
 import { Peers } from './peers.js';
 import { join } from 'node:path';
 import { sys } from '../sys/libc.js';
@@ -282,7 +282,7 @@ export class FileOpener {
     this.pipes = new PipeMaker(pipes, this.peers);
     this.fifos = new FifoMaker(pipes, this.peers);
     this.unix = new UnixMaker(files.files.filter((f): f is Extract<FileEntry, { kind: 'unix' }> => f.kind === 'unix'), (id) => this.fd(id), this.peers);
-    this.ptys = new PtyMaker(new Map((files.ptys ?? []).map((p) => [p.id, p])), this.peers.policy, shellJob);
+    this.ptys = new PtyMaker(new Map((files.ptys ?? []).map((p) => [p.id, p])), this.peers, shellJob);
   }
 
   /**
@@ -303,6 +303,7 @@ export class FileOpener {
     if (e.kind === 'pipe') key = this.pipes.keyOf(e);
     else if (e.kind === 'fifo' || e.kind === 'tty') key = e.path;
     else if (e.kind === 'unix') key = `socket:[${e.ino}]`;
+    else if (e.kind === 'pty') key = this.ptys.keyOf(e);
     return key !== null && this.peers.get(key) ? key : null;
   }
 
@@ -344,7 +345,6 @@ export class FileOpener {
   get entries(): Map<number, FileEntry> { return this.byId; }
 
   /** The image's terminals whose far end stayed behind, and what each became. */
-  get ttyPeers(): ExternalPeer[] { return this.ptys.peers; }
 
   /** The pty session leader `pid` gets back as its controlling terminal (after its fds are in). */
   controllingTerminal(pid: number): { pty: PtyEntry; slave: number } | null { return this.ptys.controlling(pid); }

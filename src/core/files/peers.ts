@@ -46,7 +46,8 @@ export class Peers {
       this.became(o, 'held');
       return;
     }
-    const file = join(this.policy.captureDir, `${o.key.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^-+|-+$/g, '')}.log`);
+    // a terminal's key is its path: /dev/pts/3 is captured as pts-3.log
+    const file = join(this.policy.captureDir, `${o.key.replace(/^\/dev\//, '').replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^-+|-+$/g, '')}.log`);
     mkdirSync(this.policy.captureDir, { recursive: true, mode: 0o750 });
     const out = openSync(file, 'a', 0o640);
     try { if (head?.length) writeSync(out, head); } finally { closeSync(out); }

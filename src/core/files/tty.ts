@@ -6,7 +6,7 @@
 // At dump, both ends of the same pty are matched by (devpts instance, index); whether the master
 // is in the tree is known only when every process was seen (finish). A pty whose master is in the
 // tree is rebuilt with the same index; one whose master is outside (the tree's terminal: ssh,
-// script) is external: what it becomes is the restorer's policy (openExternalTty).
+// script) is external: what it becomes is the restorer's policy (PtyMaker.external, files/peers.ts).
 //
 // The queues cannot be read without consuming them, so the dump takes them and, if the tree goes
 // on (a failed dump, --leave-running), puts them back while it is still frozen. They are put in
@@ -20,15 +20,13 @@
 //   master instead would go through the flip buffer's worker, later than the termios that turns
 //   echo back on.) To read a partial line at dump, ICANON is turned off for the read.
 import { fstatSync, existsSync, openSync, closeSync, readdirSync, readlinkSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { sys, sysTry, addr } from '../sys/libc.js';
 import { NR } from '../sys/nr.js';
 import { pidfdGetfd } from '../sys/process.js';
 import type { ProcFd } from '../proc/fd.js';
 import type { FileEntry, PtyEntry } from '../image/format.js';
 import type { Injection } from '../ptrace/inject.js';
-import type { ExternalPeer, ExternalPolicy } from './external.js';
-import { startSink } from './sink.js';
+import type { Peers } from './peers.js';
 import { restorerTerminal } from './chrdev.js';
 import { O, SETFL_MASK } from './flags.js';
 import { GodwitError, UnsupportedError } from '../errors.js';
@@ -352,38 +350,18 @@ function buildPty(master: number, e: PtyEntry): MadePty {
   return { master, slave, masterUsed: false, fresh: true };
 }
 
-/**
- * An external terminal of the tree (its master outside): the restorer's fd for `--inherit-fd
- * fd[N]:/dev/pts/N`, else a new pty with the same settings whose master godwit-sink holds,
- * capturing what the tree writes to `<captureDir>/pts-N.log`. Returns the slave for the tree (the
- * caller owns it) and, for a new pty, its master (the caller closes it once the sink has its copy).
- */
-export function openExternalTty(e: PtyEntry, policy: ExternalPolicy): { fd: number; peer: ExternalPeer; master?: number } {
-  const base = { key: e.path, kind: 'tty' as const, users: e.users ?? [] };
-  const inherited = policy.inherit.get(e.path);
-  if (inherited !== undefined) {
-    const fd = sys(`fcntl(${inherited}, F_DUPFD_CLOEXEC)`, NR.fcntl, inherited, F_DUPFD_CLOEXEC, 0);
-    return { fd, peer: { ...base, became: 'inherited', detail: `fd ${inherited}` } };
-  }
-  const master = openPtmx();
-  try {
-    const made = buildPty(master, { ...e, toMaster: new Uint8Array(), locked: false, packet: false });
-    const capture = join(policy.captureDir, `${e.path.slice(5).replace(/\//g, '-')}.log`);
-    startSink([{ fd: master, capture }]);
-    return { fd: made.slave, master, peer: { ...base, became: 'captured', capture } };
-  } catch (err) {
-    closeSync(master);
-    throw err;
-  }
-}
-
 /** The image's ptys, made in the agent: the tree's own at their indexes, external ones per policy. */
 export class PtyMaker {
   private made = new Map<number, MadePty>();
   private prepared = false;
-  readonly peers: ExternalPeer[] = [];
+  /** `peers`: the restore's external peers, which say what an external terminal becomes and hold its far end */
+  constructor(private ptys: Map<number, PtyEntry>, private peers: Peers, private shellJob: boolean) {}
 
-  constructor(private ptys: Map<number, PtyEntry>, private policy: ExternalPolicy, private shellJob: boolean) {}
+  /** An external terminal's key (its path), which `--inherit-fd` names; null for the tree's own. */
+  keyOf(e: Extract<FileEntry, { kind: 'pty' }>): string | null {
+    const p = this.ptys.get(e.ptyId);
+    return p?.external ? p.path : null;
+  }
 
   /**
    * Every pty of the tree at its index, before anything else is built. /dev/ptmx hands out the
@@ -439,19 +417,30 @@ export class PtyMaker {
     return fd;
   }
 
+  /**
+   * An external terminal (its master outside) not inherited (FileOpener gives `--inherit-fd`'s
+   * fd first): the restorer's terminal with --shell-job, else a new pty with the same settings
+   * whose master godwit-sink holds, capturing what the tree writes, like every external peer.
+   */
   private external(p: PtyEntry): MadePty {
+    const obj = this.peers.get(p.path) ?? { key: p.path, kind: 'tty' as const, users: p.users ?? [], direction: 'both' as const };
     let m: MadePty;
     if (this.shellJob) {
       const t = restorerTerminal();
       if (!t) throw new GodwitError(`restore --shell-job puts ${p.path} on this terminal, but godwit is not running on one`);
       m = { master: -1, slave: openSync(t, O.RDWR | O.NOCTTY | O.CLOEXEC), masterUsed: false, fresh: false };
-      this.peers.push({ key: p.path, kind: 'tty', users: p.users ?? [], became: 'inherited', detail: t });
+      this.peers.became(obj, 'inherited', t);
     } else {
-      const x = openExternalTty(p, this.policy);
-      this.peers.push(x.peer);
-      // a new pty: the sink holds the master; ours is kept for the slaves' opens until close
-      m = { master: x.master ?? -1, slave: x.fd, masterUsed: false, fresh: x.master !== undefined };
-      if (x.peer.became === 'captured') log().info({ tty: p.path, capture: x.peer.capture }, 'external terminal: a new pty, captured');
+      const master = openPtmx();
+      try {
+        const made = buildPty(master, { ...p, toMaster: new Uint8Array(), locked: false, packet: false });
+        // the sink gets a copy; ours stays for the slaves' opens (TIOCGPTPEER) until close
+        this.peers.toSink(obj, sys('fcntl(F_DUPFD_CLOEXEC)', NR.fcntl, master, F_DUPFD_CLOEXEC, 0), true);
+        m = { master, slave: made.slave, masterUsed: false, fresh: true };
+      } catch (err) {
+        closeSync(master);
+        throw err;
+      }
     }
     this.made.set(p.id, m);
     return m;

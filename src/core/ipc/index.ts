@@ -16,7 +16,7 @@ import { GodwitError } from '../errors.js';
 import { logger } from '../log.js';
 import { readMaps } from '../proc/smaps.js';
 import { listObjects, takenBy, describeObject, type IpcKind, type SysvRow } from './sysvipc.js';
-import { dumpShm, createShm, removeShm } from './shm.js';
+import { dumpShm, createShm, removeShm, attachedOutside } from './shm.js';
 import { dumpSem, createSem, removeSem, semPids, claimSem } from './sem.js';
 import { dumpMsg, createMsg, removeMsg, claimSend, claimReceive, finishMsg } from './msg.js';
 
@@ -26,15 +26,27 @@ export type { IpcKind } from './sysvipc.js';
 /** One object as a survey and an admission name it. */
 export interface IpcRef { kind: IpcKind; key: number; id: number }
 
-/** The segments each process attaches: id → number of attachments (one per attach address). */
-function attachCounts(maps: Iterable<VmaEntry[]>): Map<number, number> {
+/**
+ * The segments each process attaches: id → number of attachments (one per attach address: a
+ * segment mapped at one base in pieces is one attachment). `perProcess`: each process's
+ * attachments as (segment id, base).
+ */
+function attachCounts(perProcess: Iterable<Iterable<{ id: number; base: number }>>): Map<number, number> {
   const out = new Map<number, number>();
-  for (const vmas of maps) {
+  for (const atts of perProcess) {
     const bases = new Set<string>();
-    for (const v of vmas) if (v.kind === 'sysv' && v.sysv) bases.add(`${v.sysv.id}@${v.start - v.offset}`);
+    for (const a of atts) bases.add(`${a.id}@${a.base}`);
     for (const b of bases) { const id = Number(b.split('@')[0]); out.set(id, (out.get(id) ?? 0) + 1); }
   }
   return out;
+}
+
+/** The image VMAs' attachments. */
+const imageAttaches = (vmas: VmaEntry[]) => vmas.flatMap((v) => (v.kind === 'sysv' && v.sysv ? [{ id: v.sysv.id, base: v.start - v.offset }] : []));
+
+/** A running process's attachments, from its maps (a SysV mapping's inode is the segment id). */
+function liveAttaches(pid: number): Array<{ id: number; base: number }> {
+  try { return readMaps(pid).filter((v) => v.name.startsWith('/SYSV')).map((v) => ({ id: v.inode, base: v.start - v.offset })); } catch { return []; /* gone */ }
 }
 
 /** The tree's objects by the rule above. `attached`: segment ids its processes map. */
@@ -50,7 +62,7 @@ function select(pids: ReadonlySet<number>, attached: ReadonlySet<number>): { shm
 /** Dump the tree's objects (frozen: `vmas` are its processes' image VMAs). Throws before anything is changed. */
 export function dumpIpc(root: number, vmas: Map<number, VmaEntry[]>): Ipc {
   const pids = new Set(vmas.keys());
-  const counts = attachCounts(vmas.values());
+  const counts = attachCounts([...vmas.values()].map(imageAttaches));
   const chosen = select(pids, new Set(counts.keys()));
   const who = `process ${root}'s tree`;
   const ipc: Ipc = {
@@ -70,10 +82,7 @@ export function dumpIpc(root: number, vmas: Map<number, VmaEntry[]>): Ipc {
 
 /** What a migration's preflight names: the objects of a running tree, read from /proc without stopping it. */
 export function surveyIpc(pids: number[]): IpcRef[] {
-  const attached = new Set<number>();
-  for (const p of pids) {
-    try { for (const v of readMaps(p)) if (v.name.startsWith('/SYSV')) attached.add(v.inode); } catch { /* gone */ }
-  }
+  const attached = new Set(pids.flatMap((p) => liveAttaches(p).map((a) => a.id)));
   const c = select(new Set(pids), attached);
   return [...c.shm, ...c.sem, ...c.msg].map((r) => ({ kind: r.kind, key: r.key, id: r.id }));
 }
@@ -83,14 +92,9 @@ export function surveyIpc(pids: number[]): IpcRef[] {
  * freeze): one attached by processes outside the tree too cannot move without them.
  */
 export function sharedSegments(pids: number[]): string[] {
-  const counts = new Map<number, number>();
-  for (const p of pids) {
-    const bases = new Set<string>();
-    try { for (const v of readMaps(p)) if (v.name.startsWith('/SYSV')) bases.add(`${v.inode}@${v.start - v.offset}`); } catch { /* gone */ }
-    for (const b of bases) { const id = Number(b.split('@')[0]); counts.set(id, (counts.get(id) ?? 0) + 1); }
-  }
-  return listObjects('shm').filter((r) => counts.has(r.id) && r.nattch > counts.get(r.id)!).map((r) =>
-    `process ${pids[0]}'s tree: ${describeObject('shm', r.key, r.id)} is attached ${r.nattch - counts.get(r.id)!} more time(s) by processes outside the tree; move them together (their common ancestor), or detach them`);
+  const counts = attachCounts(pids.map(liveAttaches));
+  return listObjects('shm').filter((r) => counts.has(r.id) && r.nattch > counts.get(r.id)!)
+    .map((r) => attachedOutside(`process ${pids[0]}'s tree`, describeObject('shm', r.key, r.id), r.nattch - counts.get(r.id)!));
 }
 
 /** Why these objects cannot be made here (their key or id is taken), one line each. */

@@ -53,6 +53,11 @@ function hugeAt(at: number): boolean {
   return !!v?.vmFlags.includes('ht');
 }
 
+/** Why a segment attached from outside the tree too cannot move (the dump's and preflight's words). */
+export function attachedOutside(who: string, what: string, more: number): string {
+  return `${who}: ${what} is attached ${more} more time(s) by processes outside the tree; move them together (dump or migrate their common ancestor), or detach them`;
+}
+
 /**
  * One segment of the tree. `treeAttaches`: how many attachments the tree's processes hold
  * (their VMAs): a segment attached from outside too cannot move without them.
@@ -61,7 +66,7 @@ export function dumpShm(id: number, treeAttaches: number, who: string): SysvShmE
   const st = shmStat(id);
   const what = describeObject('shm', st.perm.key, id);
   if (st.nattch > treeAttaches) {
-    throw new UnsupportedError(`${who}: ${what} is attached ${st.nattch - treeAttaches} more time(s) by processes outside the tree; dump them together (their common ancestor), or detach them`);
+    throw new UnsupportedError(attachedOutside(who, what, st.nattch - treeAttaches));
   }
   const size = st.segsz;
   const pages = withAttached(id, SHM.RDONLY, (at, mem) => {
