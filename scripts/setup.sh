@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-need=(gcc make libc6-dev nftables libnftables1 iproute2 util-linux bsdutils procps psmisc python3 redis-server openssl ansible-core python3-apt libsqlite3-0 chromium postgresql tmux)
+need=(gcc make libc6-dev nftables libnftables1 iproute2 util-linux bsdutils procps psmisc python3 redis-server openssl ansible-core python3-apt libsqlite3-0 chromium postgresql tmux nginx-light memcached)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
