@@ -38,6 +38,8 @@ export interface Incoming {
 /** A tree built on the destination and waiting, whichever way it was built. */
 export interface HeldTree {
   root: number; keptBytes: number;
+  /** how long its build took (it may have started before the restore was asked for) */
+  buildMs: number;
   /** the tree's external peers and what each became */
   external: ExternalPeer[];
   run(): Promise<void>; discard(): Promise<void>;

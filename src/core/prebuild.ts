@@ -139,8 +139,11 @@ export class Prebuild {
       const keep = h.exact.filter((e) => wanted.some(same(e)) && !intersect([[e.start, e.end]], fresh).length);
       const gone = subtract(h.ranges, stay);
       if (gone.length) this.log.debug({ pid, link: dir, bytes: gone.reduce((t, [a, b]) => t + b - a, 0), fresh: intersect(gone, fresh).length, ranges: gone.slice(0, 8).map(([a, b]) => `${a.toString(16)}-${b.toString(16)}`) }, 'memory built ahead no longer valid');
-      for (const [a, b] of gone) inj.call('munmap', NR.munmap, a, b - a);
-      for (const e of h.exact) if (!keep.some(same(e))) inj.call('munmap', NR.munmap, e.start, e.end - e.start);
+      inj.reset(16);
+      inj.batch([
+        ...gone.map(([a, b]) => ({ name: 'munmap', nr: NR.munmap, args: [a, b - a] })),
+        ...h.exact.filter((e) => !keep.some(same(e))).map((e) => ({ name: 'munmap', nr: NR.munmap, args: [e.start, e.end - e.start] })),
+      ]);
       // a mapping is built only when this link holds all of it that is not in the file: it is new here
       const made: Range[] = [];
       const madeExact: Exact[] = [];
@@ -149,11 +152,14 @@ export class Prebuild {
         if (this.mapExact(inj, w)) madeExact.push(w);
       }
       h.exact = [...keep, ...madeExact];
-      for (const [a, b] of intersect(plain, fresh)) {
-        const r = inj.thread().callRaw(NR.mmap, a, b - a, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED_NOREPLACE, -1, 0);
+      const toMake = intersect(plain, fresh);
+      inj.reset(16);
+      const got = inj.batchRaw(toMake.map(([a, b]) => ({ nr: NR.mmap, args: [a, b - a, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED_NOREPLACE, -1, 0] })));
+      toMake.forEach(([a, b], i) => {
+        const r = got[i]!;
         if (r === a) made.push([a, b]);
         else this.log.debug({ pid, start: a.toString(16), errno: r < 0 ? errnoName(-r) : r }, 'cannot build this range ahead');
-      }
+      });
       h.ranges = union(stay, made);
       const missed = subtract(intersect(plain, fresh), made);
       if (missed.length) this.log.debug({ pid, link: dir, ranges: missed.slice(0, 8).map(([a, b]) => `${a.toString(16)}-${b.toString(16)}`) }, 'new memory not built ahead');
@@ -172,6 +178,8 @@ export class Prebuild {
     let r: number;
     if (w.key.startsWith('stack:')) {
       r = t.callRaw(NR.mmap, w.start, len, rw, fixed | MAP.ANONYMOUS | MAP.GROWSDOWN | (w.key.endsWith('nr') ? MAP.NORESERVE : 0), -1, 0);
+    } else if (w.key === 'anon:nr') {
+      r = t.callRaw(NR.mmap, w.start, len, rw, fixed | MAP.ANONYMOUS | MAP.NORESERVE, -1, 0);
     } else {
       const [, offset, path] = /^file:(\d+):(.*)$/s.exec(w.key)!;
       inj.reset(16);
