@@ -42,6 +42,8 @@ export interface HeldTree {
   buildMs: number;
   /** the tree's external peers and what each became */
   external: ExternalPeer[];
+  /** false: it died before it was let go (its builder gone): nothing of it can run */
+  alive(): boolean;
   run(): Promise<void>; discard(): Promise<void>;
 }
 

@@ -8,7 +8,7 @@ import { readdirSync, readlinkSync, readFileSync, rmSync, existsSync } from 'nod
 import { join } from 'node:path';
 import { buildProgram, askVerdict, notPassing, runsUntraced, alive, waitForLog, sleep, tempDir } from '../lib/harness.js';
 import { simulatedHosts, type Cluster, type HostsOptions } from '../lib/hosts.js';
-import { writeHostsFile, startMigrate, takePid, type MigrateHandle } from '../lib/migrate.js';
+import { writeHostsFile, startMigrate, tryTakePid, type MigrateHandle } from '../lib/migrate.js';
 import { probeTracking } from '../../src/core/check.js';
 import type { MigrationProgress } from '../../src/coordinator/migration.js';
 
@@ -65,11 +65,24 @@ const faults: Fault[] = [
     // every byte left: dd stops at ENOSPC
     inject: (c) => { spawnSync('dd', ['if=/dev/zero', `of=${join(c.hosts.b!.stateDir, '..', 'filler')}`, 'bs=1M'], { stdio: 'ignore' }); },
   },
+  // held from preflight on (godwit-pidhold): the taker gets another PID, the migration goes on
   {
-    name: 'make the restore fail (its PID taken on B)', where: 'mid-precopy', expect: 'source', exit: 4,
-    inject: (c, _run, { nsPid }) => takePid(c, 'b', nsPid),
+    name: 'start a process on B that wants the tree\'s PID', where: 'mid-precopy', expect: 'destination', exit: 0,
+    inject: (c, _run, { nsPid }) => { tryTakePid(c, 'b', nsPid); },
   },
+  { name: 'kill B\'s builder', where: 'mid-precopy', expect: 'source', exit: 4, inject: (c) => killBuilder(c, 'b') },
+  { name: 'kill B\'s builder', where: 'held restore', expect: 'source', exit: 4, inject: (c) => killBuilder(c, 'b') },
 ];
+
+/** The builder the agent on `host` started for the migration (`godwit restore --builder`), by its PID. */
+function killBuilder(c: Cluster, host: string): void {
+  const children = (p: number): number[] => { try { return readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch { return []; } };
+  const below: number[] = [];
+  for (let todo = [c.hosts[host]!.agent]; todo.length; ) { const p = todo.shift()!; for (const k of children(p)) { below.push(k); todo.push(k); } }
+  const builder = below.find((p) => { try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('--builder'); } catch { return false; } });
+  if (!builder) throw new Error(`no builder under ${host}'s agent`);
+  process.kill(builder, 'SIGKILL');
+}
 
 const uffdFds = (pid: number): string[] => readdirSync(`/proc/${pid}/fd`).filter((f) => {
   try { return readlinkSync(`/proc/${pid}/fd/${f}`).includes('userfaultfd'); } catch { return false; }

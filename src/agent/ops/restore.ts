@@ -68,7 +68,7 @@ export function buildEarly(ctx: OpCall['ctx'], m: Incoming): void {
 }
 
 function held(t: BuiltByBuilder): HeldTree {
-  return { root: t.root, keptBytes: t.keptBytes, buildMs: t.restoreMs, external: t.external, run: () => t.run(), discard: () => t.discard() };
+  return { root: t.root, keptBytes: t.keptBytes, buildMs: t.restoreMs, external: t.external, alive: () => t.alive(), run: () => t.run(), discard: () => t.discard() };
 }
 
 /**
@@ -133,6 +133,11 @@ export async function restore(call: OpCall, run: Running, args: OpArgs['restore'
     }
   }
   const t1 = performance.now();
+  // a tree whose builder died died with it: the source may run again
+  if (!tree.alive()) {
+    reg.decide(m.id, 'discarded');
+    throw new GodwitError('the restored tree died before it resumed (its builder is gone)');
+  }
   // from here a copy may run on this host: the source must never run again
   reg.decide(m.id, 'resumed');
   try {

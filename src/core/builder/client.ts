@@ -34,6 +34,8 @@ export interface BuiltByBuilder {
   restoreMs: number;
   keptBytes: number;
   external: ExternalPeer[];
+  /** the builder, which holds the tree stopped, is still there (the tree dies with it) */
+  alive(): boolean;
   run(): Promise<void>;
   discard(): Promise<void>;
 }
@@ -128,7 +130,10 @@ export class Builder {
       this.close(false);
       if (a.op !== want) throw new GodwitError(`the builder: ${a.op === 'failed' ? a.why : a.op}`);
     };
-    return { root, restoreMs: r.restoreMs, keptBytes: r.keptBytes, external: r.external, run: () => end('run', 'ran'), discard: () => end('discard', 'discarded') };
+    return {
+      root, restoreMs: r.restoreMs, keptBytes: r.keptBytes, external: r.external, alive: () => !this.exited,
+      run: () => end('run', 'ran'), discard: () => end('discard', 'discarded'),
+    };
   }
 
   /**
