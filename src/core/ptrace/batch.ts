@@ -20,11 +20,18 @@ const CODE = Buffer.from(
   '4d85e4743f488b03488b7b08488b7310488b53184c8b53204c8b43284c8b4b300f054c8b6b3848894338' +
   '483d01f0ffff720949f7c50100000074094883c34049ffccebbccc', 'hex');
 const ENTRY = 64;
-const MAY_FAIL = 1n;
+const MAY_FAIL = 1;
 /** the upper half of the scratch area: put() fills it from the bottom */
 const AREA = SCRATCH_SIZE / 2;
 const CODE_ROOM = 128;
 const PER_RUN = Math.floor((SCRATCH_SIZE - AREA - CODE_ROOM) / ENTRY);
+
+/** A 64-bit argument: numbers (addresses, lengths, -1) without a BigInt each, thousands a batch. */
+function put64(buf: Buffer, v: number | bigint, at: number): void {
+  if (typeof v === 'bigint') { buf.writeBigInt64LE(BigInt.asIntN(64, v), at); return; }
+  buf.writeUInt32LE(v >>> 0, at);
+  buf.writeInt32LE(Math.floor(v / 0x100000000), at + 4);
+}
 
 interface Call { name: string; nr: number; args: Array<number | bigint>; mayFail: boolean }
 
@@ -67,16 +74,16 @@ export class SyscallBatch {
     CODE.copy(buf, 0);
     calls.forEach((c, i) => {
       const at = CODE_ROOM + i * ENTRY;
-      buf.writeBigInt64LE(BigInt(c.nr), at);
-      for (let k = 0; k < 6; k++) buf.writeBigInt64LE(BigInt.asIntN(64, BigInt(c.args[k] ?? 0)), at + 8 + k * 8);
-      buf.writeBigInt64LE(c.mayFail ? MAY_FAIL : 0n, at + 56);
+      put64(buf, c.nr, at);
+      for (let k = 0; k < 6; k++) put64(buf, c.args[k] ?? 0, at + 8 + k * 8);
+      put64(buf, c.mayFail ? MAY_FAIL : 0, at + 56);
     });
     this.inj.mem.write(code, buf);
     const regs = this.inj.thread().runCode(code, code + CODE.length, { rbx: table, r12: calls.length });
     const left = regs.num('r12');
     const ran = calls.length - left + (left ? 1 : 0);
     const out = this.inj.mem.read(table, ran * ENTRY);
-    const results = calls.slice(0, ran).map((_, i) => Number(out.readBigInt64LE(i * ENTRY + 56)));
+    const results = calls.slice(0, ran).map((_, i) => out.readUInt32LE(i * ENTRY + 56) + out.readInt32LE(i * ENTRY + 60) * 0x100000000);
     if (left) {
       const c = calls[ran - 1]!;
       throw new GodwitError(`pid ${this.inj.pid}: remote ${c.name} failed: ${errnoName(-results[ran - 1]!)}`);
