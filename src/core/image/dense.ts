@@ -44,19 +44,20 @@ export class DenseReader {
     while (at < room) {
       this.skipZero();
       if (this.run >= this.runs.length) break;
-      const parts: Part[] = [];
+      const parts: Part[] = [], of: number[] = [];
       let pos = at;
       while (this.run < this.runs.length && !this.runs[this.run]!.zero && pos < into.length) {
         const r = this.runs[this.run]!;
         const n = Math.min(r.pages - this.taken, (into.length - pos) / PAGE_SIZE);
         parts.push({ addr: r.start + this.taken * PAGE_SIZE, len: n * PAGE_SIZE, fileOff: pos, force: !!r.force });
+        of.push(this.run);
         pos += n * PAGE_SIZE;
         this.taken += n;
         if (this.taken === r.pages) { this.run++; this.taken = 0; }
       }
       if (!parts.length) break;
       this.reader.read(into, { off: 0, len: pos - at, parts });
-      at = this.compact(into, at, parts);
+      at = this.compact(into, at, parts, of);
     }
     return at;
   }
@@ -76,15 +77,15 @@ export class DenseReader {
     }
   }
 
-  /** Move the pages of `parts` that hold something down to `at`, in order; returns the new end. */
-  private compact(into: Buffer, at: number, parts: Part[]): number {
+  /** Move the pages of `parts` (of runs `of`) that hold something down to `at`, in order; returns the new end. */
+  private compact(into: Buffer, at: number, parts: Part[], of: number[]): number {
     let w = at;
-    for (const p of parts) {
+    for (const [i, p] of parts.entries()) {
       let from = -1; // start (in `into`) of the stretch of pages with data being gathered
       const flush = (to: number): void => {
         if (from < 0) return;
         if (w !== from) into.copyWithin(w, from, to);
-        this.addEntry(p.addr + (from - p.fileOff), (to - from) / PAGE_SIZE);
+        this.addEntry(p.addr + (from - p.fileOff), (to - from) / PAGE_SIZE, of[i]!);
         w += to - from;
         from = -1;
       };
@@ -101,10 +102,14 @@ export class DenseReader {
     return w;
   }
 
-  private addEntry(start: number, pages: number): void {
+  /** an entry never spans two runs: a run lies inside one mapping, and restore relies on it */
+  private lastRun = -1;
+
+  private addEntry(start: number, pages: number, run: number): void {
     const last = this.entries[this.entries.length - 1];
-    if (last && last.start + last.pages * PAGE_SIZE === start && last.offset + last.pages * PAGE_SIZE === this.out) last.pages += pages;
+    if (last && run === this.lastRun && last.start + last.pages * PAGE_SIZE === start && last.offset + last.pages * PAGE_SIZE === this.out) last.pages += pages;
     else this.entries.push({ start, pages, offset: this.out });
+    this.lastRun = run;
     this.out += pages * PAGE_SIZE;
   }
 

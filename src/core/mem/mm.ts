@@ -347,21 +347,23 @@ function openAll(inj: Injection, plans: MapPlan[]): Map<string, number> {
   return fds;
 }
 
-/** Mappings with pages of some layer to write in, or zeros to write: mapped read-write until then. */
+/**
+ * Mappings with pages of some layer to write in, or zeros to write: mapped read-write until then.
+ * A run of pages may cross from one mapping into the next (pages are laid out as they come).
+ */
 function vmasWithPages(vmas: VmaEntry[], layers: Array<{ segments: PageSegment[] }>, zeroWrites: Range[]): Set<VmaEntry> {
   const sorted = [...vmas].sort((a, b) => a.start - b.start);
   const out = new Set<VmaEntry>();
-  const mark = (addr: number): void => {
+  const mark = (start: number, end: number): void => {
     let lo = 0, hi = sorted.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (sorted[mid]!.end <= addr) lo = mid + 1; else hi = mid;
+      if (sorted[mid]!.end <= start) lo = mid + 1; else hi = mid;
     }
-    const v = sorted[lo];
-    if (v && v.start <= addr) out.add(v);
+    for (let i = lo; i < sorted.length && sorted[i]!.start < end; i++) out.add(sorted[i]!);
   };
-  for (const l of layers) for (const s of l.segments) for (const e of s.entries) mark(e.start);
-  for (const [a] of zeroWrites) mark(a);
+  for (const l of layers) for (const s of l.segments) for (const e of s.entries) mark(e.start, e.start + e.pages * PAGE_SIZE);
+  for (const [a, b] of zeroWrites) mark(a, b);
   return out;
 }
 
