@@ -7,8 +7,8 @@ import { readMaps, readSmapsSince, type ProcVma } from '../proc/smaps.js';
 import type { ProcStat } from '../proc/stat.js';
 import { NR } from '../sys/nr.js';
 import { PROT, MAP, MREMAP, MADV, PAGE_SIZE } from '../sys/mman.js';
-import { SCRATCH_SIZE, type Injection } from '../ptrace/inject.js';
-import { SyscallBatch } from '../ptrace/batch.js';
+import type { Injection } from '../ptrace/inject.js';
+import { SyscallBatch, BATCH_ARGS } from '../ptrace/batch.js';
 import { zeroOf, zeroMemory, type ZeroPlan } from './zero.js';
 import type { MmCore, Pagemap, PageSegment, ShmemObject, VmaEntry } from '../image/format.js';
 import { readSegments, type PageWriter } from '../image/page-streams.js';
@@ -339,7 +339,7 @@ function openAll(inj: Injection, plans: MapPlan[]): Map<string, number> {
     if (fds.has(key) || queued.includes(key)) continue;
     const path = cstr(m.open.path);
     // the paths live in the lower half of the scratch area, under the batch's own
-    if (inj.used + path.length + 16 > SCRATCH_SIZE / 2) run();
+    if (inj.used + path.length + 16 > BATCH_ARGS) run();
     batch.add(`open(${m.open.path})`, NR.open, inj.put(path), m.open.flags | O.CLOEXEC, 0);
     queued.push(key);
   }

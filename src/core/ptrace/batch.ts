@@ -23,6 +23,8 @@ const ENTRY = 64;
 const MAY_FAIL = 1;
 /** the upper half of the scratch area: put() fills it from the bottom */
 const AREA = SCRATCH_SIZE / 2;
+/** room for the pointed-to arguments of a batch's calls, from the start of the scratch area */
+export const BATCH_ARGS = AREA;
 const CODE_ROOM = 128;
 const PER_RUN = Math.floor((SCRATCH_SIZE - AREA - CODE_ROOM) / ENTRY);
 
@@ -54,14 +56,14 @@ export class SyscallBatch {
 
   /**
    * Run every call queued, in order, on the main thread; returns their results (raw: a negative
-   * errno for a failure that was allowed). Pointer arguments must lie in what put() filled.
+   * errno for a failure that was allowed). Pointer arguments must lie in the lower half of the
+   * scratch area (put() after a reset(), see BATCH_ARGS); the upper half is the batch's.
    */
   run(): number[] {
     const calls = this.calls;
     this.calls = [];
     if (!calls.length) return [];
     if (!this.inj.scratch) throw new Error('SyscallBatch: the process has no scratch area');
-    if (this.inj.used > AREA) throw new Error('SyscallBatch: the arguments put into the scratch area reach the batch\'s half');
     const results: number[] = [];
     for (let first = 0; first < calls.length; first += PER_RUN) results.push(...this.runSome(calls.slice(first, first + PER_RUN)));
     return results;
