@@ -1,4 +1,4 @@
-// npm run bench, part 8: memory that is mostly zero, and many mappings. test/programs/zeroes.c
+// npm run bench, part 9: memory that is mostly zero, and many mappings. test/programs/zeroes.c
 // maps 1 GiB: 600 MB read-faulted (the shared zero page), 200 MB written then memset to zero,
 // 32 MB written then dropped, 8 MB of data it keeps writing. Its dump and restore on this host
 // (images on /dev/shm), then `godwit migrate` of it between two simulated hosts: the bytes that

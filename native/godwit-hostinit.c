@@ -19,7 +19,14 @@ static void on_stop(int s) { (void)s; stop = 1; }
 int main(int argc, char **argv) {
   int until_empty = argc > 1 && !strcmp(argv[1], "--until-empty");
   if (until_empty) { argv++; argc--; }
-  if (argc < 2) { fprintf(stderr, "usage: godwit-hostinit [--until-empty] COMMAND [ARG...]\n"); return 2; }
+  /* the PIDs the command and its threads take come after N: a tree that is built in this
+   * namespace wants its own, often small, PIDs, which a Node process's threads would take */
+  if (argc > 2 && !strcmp(argv[1], "--last-pid")) {
+    FILE *f = fopen("/proc/sys/kernel/ns_last_pid", "w");
+    if (!f || fprintf(f, "%s\n", argv[2]) < 0 || fclose(f) != 0) { perror("ns_last_pid"); return 1; }
+    argv += 2; argc -= 2;
+  }
+  if (argc < 2) { fprintf(stderr, "usage: godwit-hostinit [--until-empty] [--last-pid N] COMMAND [ARG...]\n"); return 2; }
   struct sigaction sa = {0};
   sa.sa_handler = on_stop;
   sigaction(SIGTERM, &sa, 0);

@@ -6,7 +6,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { GodwitError } from '../core/errors.js';
 import type { OpName, Progress } from '../pageserver/protocol.js';
 import type { Throttle } from './throttle.js';
-import type { Prebuild } from '../core/prebuild.js';
+import type { Builder } from '../core/builder/client.js';
 import type { Image, KnownLinks } from '../core/image/image.js';
 
 export class BusyError extends GodwitError {}
@@ -19,9 +19,12 @@ export interface Incoming {
   /** committed links, oldest first */
   links: string[];
   receiving: string | null;
-  /** whether to build the tree while pre-copy runs, and what was built (core/prebuild.ts) */
+  /** whether to build the tree while pre-copy runs (core/prebuild.ts) */
   buildAhead: boolean;
-  prebuild?: Prebuild;
+  /** the migration's restorer, from `expect` on: it holds the tree's IDs and builds it (core/builder/) */
+  builder?: Builder;
+  /** the tree is built in a new PID namespace */
+  pidns: boolean;
   /** the final link, read and checked whole when it arrived */
   image?: Image;
   /** the tree, built as soon as the final link arrived, for the `restore` that follows */
@@ -35,6 +38,8 @@ export interface Incoming {
 /** A tree built on the destination and waiting, whichever way it was built. */
 export interface HeldTree {
   root: number; keptBytes: number;
+  /** how long its build took (it may have started before the restore was asked for) */
+  buildMs: number;
   /** the tree's external peers and what each became */
   external: ExternalPeer[];
   run(): Promise<void>; discard(): Promise<void>;
@@ -85,7 +90,7 @@ export class Registry {
     const id = randomBytes(16).toString('hex');
     const key = randomBytes(32).toString('hex');
     const now = Date.now();
-    this.incoming.set(id, { id, label, keyHash: hashKey(key), links: [], receiving: null, created: now, touched: now, known: new Map(), buildAhead });
+    this.incoming.set(id, { id, label, keyHash: hashKey(key), links: [], receiving: null, created: now, touched: now, known: new Map(), buildAhead, pidns: false });
     return { migration: id, key };
   }
 

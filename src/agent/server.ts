@@ -5,7 +5,7 @@ import { createServer as createHttp, type Server } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import { isIP } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { GodwitError, errorMessage } from '../core/errors.js';
+import { GodwitError, PidTakenError, errorMessage } from '../core/errors.js';
 import { logger } from '../core/log.js';
 import { checkHost } from '../core/check.js';
 import { Channel, Inbox, isControl, serverHandshake } from '../pageserver/channel.js';
@@ -49,6 +49,7 @@ export function isLoopback(host: string): boolean {
 
 function errorCode(e: unknown): string {
   if (e instanceof BusyError) return 'busy';
+  if (e instanceof PidTakenError) return 'pid-taken';
   if (e instanceof NotFoundError) return 'not-found';
   if (e instanceof ProtocolError) return 'bad-request';
   if (/ENOSPC|state directory is full/.test(errorMessage(e))) return 'no-space';

@@ -35,6 +35,7 @@ export const migrateCommand: CommandModule = {
     .option('compress', { choices: ['auto', 'lz4', 'none'] as const, default: 'auto' as const })
     .option('dry-run', { type: 'boolean', default: false, describe: 'preflight only: say whether the move would work' })
     .option('new-pidns', { type: 'boolean', default: false, describe: 'restore into a fresh PID namespace on the destination, where the tree keeps its PIDs even if they are taken there' })
+    .option('pidns-fallback', { type: 'boolean', default: false, describe: 'where a PID or thread ID of the tree is taken on the destination, restore into a fresh PID namespace there instead of refusing (without it, that refuses the migration)' })
     .option('move-ip', { type: 'string', array: true, describe: 'ADDR/PREFIX: move this address (the tree\'s service address) from the source\'s interface to the destination\'s while frozen, and announce it (repeatable)' })
     .option('hook-pre-restore', { type: 'string', describe: 'executable run while the tree is frozen on the source and built on the destination, before it runs there (e.g. to move an address through a load balancer or a cloud API); failing rolls back' })
     .option('hook-post-resume', { type: 'string', describe: 'executable run once the tree runs on the destination; failing only warns' })
@@ -91,7 +92,7 @@ export const migrateCommand: CommandModule = {
         ...limits,
         autoConverge: Boolean(argv['auto-converge']),
         compress: argv.compress as Compression,
-        dryRun: Boolean(argv['dry-run']), newPidns: Boolean(argv['new-pidns']),
+        dryRun: Boolean(argv['dry-run']), newPidns: Boolean(argv['new-pidns']), pidnsFallback: Boolean(argv['pidns-fallback']),
         moveIps, ...hooks,
         signal: ac.signal,
         onProgress: json ? jsonLines(process.stdout) : bar ? bar.update : progressLines(process.stderr),

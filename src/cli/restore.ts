@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CommandModule } from './command.js';
 import { imagesDirOption } from './options.js';
-import { restore, buildTree } from '../core/restore.js';
+import { restore } from '../core/restore.js';
+import { serveBuilder } from '../core/builder/serve.js';
 import { GodwitError } from '../core/errors.js';
 import { spawnInNewPidns, outerPid, nextLine } from '../core/pidns.js';
 import { describePeer, parseInheritFd, type RestorePeerOptions } from '../core/files/external.js';
@@ -38,14 +39,14 @@ export const restoreCommand: CommandModule = {
     .option('inherit-fd', { type: 'string', array: true, describe: 'fd[N]:KEY: the tree gets this restorer\'s fd N in place of its external object KEY (pipe:[INO], socket:[INO], a FIFO\'s path; see inspect); repeatable' })
     .option('ext-unix-sk', { type: 'boolean', default: false, describe: 'connect a unix stream socket whose peer was outside the tree again to that peer\'s name, where something listens there' })
     .option('capture-dir', { type: 'string', describe: 'where the output the tree sends to external peers is captured (default: DIR/captured)' })
-    // an agent's restore into a new PID namespace: build, say so, and wait for RUN on stdin
-    .option('hold-stdin', { type: 'boolean', default: false, hidden: true })
+    // an agent's builder of one incoming migration (core/builder/serve.ts), driven over stdin
+    .option('builder', { type: 'string', hidden: true })
     .example('$0 restore -D /tmp/img -d', 'restore in the background')
     .example('$0 restore -D /tmp/img -d --new-pidns', 'restore where the PIDs of the tree are taken'),
   handler: async (argv) => {
     const dir = String(argv['images-dir']);
     const peers = peerOptions(argv, dir);
-    if (argv['hold-stdin']) return holdOnStdin(dir, peers);
+    if (argv.builder !== undefined) return serveBuilder(String(argv.builder), peers, process.stdin, (m) => { process.stdout.write(`${JSON.stringify(m)}\n`); });
     if (argv['new-pidns'] && argv['shell-job']) throw new GodwitError('--new-pidns and --shell-job do not go together: a shell job stays in its session here', 2);
     if (argv['new-pidns'] && peers.inherit.size) throw new GodwitError('--new-pidns and --inherit-fd do not go together yet: the restorer inside the namespace does not get your fds', 2);
     if (argv['new-pidns']) return inNewPidns(dir, Boolean(argv.detach), argv.pidfile === undefined ? undefined : String(argv.pidfile), peerArgs(argv));
@@ -65,28 +66,6 @@ export const restoreCommand: CommandModule = {
     return r.exit?.code ?? 0;
   },
 };
-
-/**
- * The restore inside the namespace, for whoever started it (an agent, or `restore --new-pidns`):
- * `BUILT <root> <ms>` on stdout, then RUN on stdin lets the tree go, anything else (or stdin
- * closing: the caller is gone) discards it.
- */
-async function holdOnStdin(dir: string, peers: RestorePeerOptions): Promise<number> {
-  const tree = await buildTree({ dir, detach: true, peers });
-  process.stdout.write(`EXTERNAL ${JSON.stringify(tree.external)}\n`);
-  process.stdout.write(`BUILT ${tree.root} ${tree.buildMs.toFixed(1)}\n`);
-  const rl = createInterface({ input: process.stdin });
-  const line = await nextLine(rl);
-  rl.close();
-  if (line?.trim() === 'RUN') {
-    tree.run();
-    process.stdout.write('RAN\n');
-  } else {
-    tree.discard();
-    process.stdout.write('DISCARDED\n');
-  }
-  return 0;
-}
 
 /** `restore --new-pidns`: the same restore, run by a godwit inside a new PID namespace. */
 async function inNewPidns(dir: string, detach: boolean, pidfile: string | undefined, extra: string[]): Promise<number> {

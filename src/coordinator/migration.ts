@@ -9,11 +9,13 @@
 //     → restore, held → resume (commit) → kill the source → done
 import { GodwitError, errorMessage } from '../core/errors.js';
 import { logger } from '../core/log.js';
-import { AgentClient, type ClientOptions } from '../pageserver/client.js';
+import { AgentClient, AgentError, type ClientOptions } from '../pageserver/client.js';
 import type { Compression, Event, OpArgs, PeerRef, Progress } from '../pageserver/protocol.js';
 import type { LinkResult } from '../agent/ops/send.js';
 import type { ExternalPeer } from '../core/files/external.js';
 import type { RestoreAnswer } from '../agent/ops/restore.js';
+import type { ExpectAnswer } from '../agent/ops/expect.js';
+import { describeTaken } from '../core/pidhold.js';
 import type { StatusReport } from '../agent/ops/status.js';
 import type { HostEntry } from './hosts.js';
 import { preflight, type PreflightReport } from './preflight.js';
@@ -41,6 +43,8 @@ export interface MigrateOptions {
   dryRun: boolean;
   /** restore into a fresh PID namespace on the destination, where the tree's PIDs are free */
   newPidns?: boolean;
+  /** into a new PID namespace only if some PID or thread ID of the tree is taken on the destination (else that refuses) */
+  pidnsFallback?: boolean;
   /** addresses moved from the source's interface to the destination's while the tree is frozen */
   moveIps?: Cidr[];
   /** the operator's scripts (hooks.ts): before the tree runs on the destination, and after */
@@ -174,7 +178,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     });
 
     show({ phase: 'preflight' });
-    const pf = await unlessInterrupted(preflight(src, dst, o.pid, { newPidns: !!o.newPidns, moveIps: o.moveIps ?? [], hookPreRestore: !!o.hookPreRestore }), o.signal).catch((e: unknown) => {
+    const { report: pf, ids } = await unlessInterrupted(preflight(src, dst, o.pid, { newPidns: !!o.newPidns, pidnsFallback: !!o.pidnsFallback, moveIps: o.moveIps ?? [], hookPreRestore: !!o.hookPreRestore }), o.signal).catch((e: unknown) => {
       if (e instanceof Interrupted) throw e;
       report.outcome = 'refused';
       throw new MigrationError(`preflight: ${errorMessage(e)}; nothing was done`, report, EXIT.refused);
@@ -189,7 +193,17 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     const moves = o.moveIps ?? [];
 
     show({ phase: 'expect' });
-    const { migration, key } = (await unlessInterrupted(dst.call('expect', { label: `pid ${o.pid} from ${o.from.name}`, ...(o.newPidns ? { buildAhead: false } : {}) }), o.signal)) as { migration: string; key: string };
+    // the last step of preflight: from here the destination holds the tree's IDs
+    const expected = (await unlessInterrupted(dst.call('expect', {
+      label: `pid ${o.pid} from ${o.from.name}`, ids, ...(o.newPidns ? { pidns: true } : {}), ...(o.pidnsFallback ? { pidnsFallback: true } : {}),
+    }), o.signal).catch((e: unknown) => {
+      if (e instanceof Interrupted) throw e;
+      report.outcome = 'refused';
+      throw new MigrationError(`the destination: ${errorMessage(e)}; nothing was done`, report, EXIT.refused);
+    })) as ExpectAnswer;
+    const { migration, key } = expected;
+    let pidns = expected.pidns;
+    if (pidns && !o.newPidns) report.warnings.push(`${describeTaken(expected.taken)} of the tree are taken on ${o.to.name}: it is restored into a new PID namespace there (--pidns-fallback)`);
     report.migration = migration;
     const peer: PeerRef = { url: o.to.url, migration, key };
     undo.push({ what: 'the destination discards what it received', run: async () => { await dst.call('cancel', { migration }); } });
@@ -277,11 +291,19 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
 
     // ---- restore on the destination, held
     show({ phase: 'restore' });
-    const restore = holding(dst, 'restore', { migration, hold: true, ...(o.newPidns ? { pidns: true } : {}) }, 'built');
-    const restoreCall = restore.call as Promise<RestoreAnswer>;
+    let restore = holding(dst, 'restore', { migration, hold: true, ...(pidns ? { pidns: true } : {}) }, 'built');
     // the source agent lost while held: its tree died with it (bound to it), the image is whole here
     const srcLost = dumpCall.then(() => null, (e: unknown) => e);
-    const builtData = await unlessInterrupted(restore.hold, o.signal);
+    const builtData = await unlessInterrupted(restore.hold, o.signal).catch(async (e: unknown) => {
+      // an ID taken after all (a process new since preflight, whose ID nobody held): a new PID
+      // namespace where the operator allowed it, never silently
+      if (!(o.pidnsFallback && !pidns && e instanceof AgentError && e.code === 'pid-taken')) throw e;
+      report.warnings.push(`${errorMessage(e)}: the tree was built again in a new PID namespace on ${o.to.name} (--pidns-fallback)`);
+      pidns = true;
+      restore = holding(dst, 'restore', { migration, hold: true, pidns: true }, 'built');
+      return unlessInterrupted(restore.hold, o.signal);
+    });
+    const restoreCall = restore.call as Promise<RestoreAnswer>;
 
     // ---- the handover: frozen here, built there; the tree's addresses go to the destination
     const tHand = performance.now();

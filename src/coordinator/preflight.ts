@@ -25,13 +25,16 @@ export interface PreflightReport {
 
 export interface PreflightOptions {
   newPidns?: boolean;
+  /** into a new PID namespace only where some ID of the tree is taken on the destination */
+  pidnsFallback?: boolean;
   /** addresses godwit moves from the source to the destination (`--move-ip`) */
   moveIps?: Cidr[];
   /** a pre-restore hook is given: it may bring the addresses the destination lacks */
   hookPreRestore?: boolean;
 }
 
-export async function preflight(src: AgentClient, dst: AgentClient, pid: number, o: PreflightOptions = {}): Promise<PreflightReport> {
+/** The report, and the tree's PIDs and thread IDs, which the destination holds from `expect` on. */
+export async function preflight(src: AgentClient, dst: AgentClient, pid: number, o: PreflightOptions = {}): Promise<{ report: PreflightReport; ids: number[] }> {
   const [sCheck, dCheck, survey] = await Promise.all([
     src.call('check', {}) as Promise<HostReport>,
     dst.call('check', {}) as Promise<HostReport>,
@@ -43,12 +46,12 @@ export async function preflight(src: AgentClient, dst: AgentClient, pid: number,
   // what the operator should know before the move: these peers stay on the source (README, External peers)
   for (const e of survey.external ?? []) warnings.push(`${e} leads to a process outside the tree, which stays on the source: on the destination what the tree writes there is captured under the agent's state directory, what it reads from is held open`);
   const taken = adm.taken.length ? `PID${adm.taken.length > 1 ? 's' : ''} ${adm.taken.slice(0, 8).join(', ')}${adm.taken.length > 8 ? ` and ${adm.taken.length - 8} more` : ''} of the tree are taken on the destination` : '';
-  if (o.newPidns) {
+  if (o.newPidns || (o.pidnsFallback && taken)) {
     const ns = dCheck.probes.find((p) => p.id === 'namespaces');
-    if (!ns?.ok) problems.push(`the destination cannot make PID namespaces (${ns?.detail ?? 'not probed'}), which --new-pidns needs`);
-    warnings.push(`the tree is restored into a new PID namespace on the destination${taken ? ` (${taken})` : ''}: it keeps its PIDs there, and is known by others on the host`);
+    if (!ns?.ok) problems.push(`the destination cannot make PID namespaces (${ns?.detail ?? 'not probed'}), which ${o.newPidns ? '--new-pidns' : '--pidns-fallback'} needs`);
+    warnings.push(`the tree is restored into a new PID namespace on the destination${taken ? ` (${taken}${o.newPidns ? '' : '; --pidns-fallback'})` : ''}: it keeps its PIDs there, and is known by others on the host`);
   } else if (taken) {
-    problems.unshift(`${taken} (the tree needs its own PIDs: free them there, choose another destination, or restore into a new PID namespace with --new-pidns)`);
+    problems.unshift(`${taken} (the tree needs its own PIDs: free them there, choose another destination, or restore into a new PID namespace with --new-pidns, or where needed with --pidns-fallback)`);
   }
   await checkNetwork(src, dst, survey, sCheck, dCheck, o, problems, warnings);
   if (!sCheck.canDump) problems.push(`the source cannot dump processes (missing: ${sCheck.missing.dump.join(', ')})`);
@@ -57,7 +60,7 @@ export async function preflight(src: AgentClient, dst: AgentClient, pid: number,
   if (sCheck.kernel !== dCheck.kernel) warnings.push(`the kernels differ (${sCheck.kernel} → ${dCheck.kernel})`);
   const precopy = sCheck.tracking === 'uffd';
   if (!precopy) warnings.push(`the source has no dirty tracking that lasts across links (${sCheck.tracking}): a stop-and-copy, with the whole memory moved while frozen`);
-  return {
+  const report: PreflightReport = {
     ok: problems.length === 0, problems, warnings,
     source: { host: src.peer.host.hostname, kernel: sCheck.kernel, tracking: sCheck.tracking },
     destination: { host: dst.peer.host.hostname, kernel: dCheck.kernel, freeMemoryBytes: adm.freeMemoryBytes, freeDiskBytes: adm.freeDiskBytes },
@@ -65,6 +68,7 @@ export async function preflight(src: AgentClient, dst: AgentClient, pid: number,
     precopy, takenPids: adm.taken,
     tcp: { connections: survey.connections ?? 0, addresses: survey.addresses ?? [] },
   };
+  return { report, ids: survey.ids };
 }
 
 /**

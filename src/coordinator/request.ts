@@ -11,10 +11,10 @@ export interface MigrationSettings {
   pid: number; from: string; to: string;
   maxDowntimeMs: number; maxIterations: number; maxPrecopyMs: number;
   bandwidth: number; sliceBytes: number; autoConverge: boolean; compress: Compression;
-  newPidns: boolean; moveIps: Cidr[];
+  newPidns: boolean; pidnsFallback: boolean; moveIps: Cidr[];
 }
 
-const KNOWN = ['pid', 'from', 'to', 'maxDowntimeMs', 'maxIterations', 'maxPrecopyS', 'bandwidth', 'slice', 'autoConverge', 'compress', 'newPidns', 'moveIps'];
+const KNOWN = ['pid', 'from', 'to', 'maxDowntimeMs', 'maxIterations', 'maxPrecopyS', 'bandwidth', 'slice', 'autoConverge', 'compress', 'newPidns', 'pidnsFallback', 'moveIps'];
 
 function bad(message: string): never { throw new GodwitError(message, 2); }
 
@@ -67,6 +67,7 @@ export function parseRequest(body: unknown, hosts: ReadonlySet<string>): Migrati
     autoConverge: bool(b.autoConverge, 'autoConverge', true),
     compress: compress as Compression,
     newPidns: bool(b.newPidns, 'newPidns', false),
+    pidnsFallback: bool(b.pidnsFallback, 'pidnsFallback', false),
     moveIps: ((b.moveIps as string[] | undefined) ?? []).map((c) => parseCidr(c)),
   };
 }

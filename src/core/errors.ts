@@ -28,3 +28,11 @@ export class UnsupportedError extends GodwitError {
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/** A PID or thread ID the tree needs is taken where it is restored: a new PID namespace would do. */
+export class PidTakenError extends GodwitError {
+  constructor(message: string) {
+    super(message, 6);
+    this.name = 'PidTakenError';
+  }
+}

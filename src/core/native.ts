@@ -6,7 +6,7 @@ import { GodwitError } from './errors.js';
 // compiled to dist/src/core/native.js; the helpers live in <repo>/native/build
 const BUILD = new URL('../../../native/build/', import.meta.url);
 
-export function nativeHelper(name: 'godwit-seed' | 'godwit-sink'): string {
+export function nativeHelper(name: 'godwit-seed' | 'godwit-sink' | 'godwit-pidhold'): string {
   const p = fileURLToPath(new URL(name, BUILD));
   if (!existsSync(p)) throw new GodwitError(`helper ${p} is missing: run \`npm run build:native\` (needs a C compiler)`, 70);
   return p;

@@ -5,27 +5,48 @@
 // its own builds the tree, seeing /proc as the tree knows it (a mount namespace of its own, slave
 // to the host's, with /proc mounted again). The tree ends up there too: as in a container.
 //
-// Held (an agent's migration): the inner restore prints `BUILT <pid> <ms>` and waits for a line on
-// stdin, RUN or anything else; its stdin closing (its agent gone) discards the tree, which dies
-// with the restorer that traces it (EXITKILL).
-import { spawn, type ChildProcess } from 'node:child_process';
+// An agent's migration builds there through a builder of its own (builder/): the namespace and its
+// init are made when the migration is expected, and the tree is built ahead inside it.
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createInterface, type Interface } from 'node:readline';
+import type { Interface } from 'node:readline';
 import { readStatus } from './proc/status.js';
 import { GodwitError } from './errors.js';
-import { logger } from './log.js';
-import type { ExternalPeer } from './files/external.js';
 
 // compiled to dist/src/core/pidns.js
 const GODWIT = fileURLToPath(new URL('../../../bin/godwit.js', import.meta.url));
 const HOSTINIT = fileURLToPath(new URL('../../../native/build/godwit-hostinit', import.meta.url));
 
-/** `godwit restore ARGS` under a new init in a new PID namespace. */
-export function spawnInNewPidns(args: string[], stdio: 'inherit' | 'pipe'): ChildProcess {
+/**
+ * `godwit restore ARGS` under a new init in a new PID namespace; `lastPid`: the restorer's own
+ * PIDs (and its threads') come after it, clear of the tree's.
+ */
+export function spawnInNewPidns(args: string[], stdio: 'inherit' | 'pipe' | StdioOptions, lastPid?: number): ChildProcess {
   if (!existsSync(HOSTINIT)) throw new GodwitError(`helper ${HOSTINIT} is missing: run \`npm run build:native\``, 70);
   return spawn('unshare', ['--pid', '--fork', '--mount', '--mount-proc', '--propagation', 'slave', '--',
-    HOSTINIT, '--until-empty', process.execPath, GODWIT, 'restore', ...args], { stdio: stdio === 'inherit' ? 'inherit' : ['pipe', 'pipe', 'pipe'] });
+    HOSTINIT, '--until-empty', ...(lastPid ? ['--last-pid', String(lastPid)] : []), process.execPath, GODWIT, 'restore', ...args],
+  { stdio: stdio === 'inherit' ? 'inherit' : stdio === 'pipe' ? ['pipe', 'pipe', 'pipe'] : stdio });
+}
+
+/** `godwit restore ARGS` here, in this host's PID namespace. */
+export function spawnRestorer(args: string[], stdio: StdioOptions): ChildProcess {
+  return spawn(process.execPath, [GODWIT, 'restore', ...args], { stdio });
+}
+
+/**
+ * Where a new PID namespace's own processes start so as to leave the tree's IDs free: past the
+ * first gap of `room` IDs above 300 (where the kernel wraps to) that none of them is in.
+ */
+export function clearOfIds(ids: number[], room = 512, pidMax = 32768): number {
+  const sorted = [...new Set(ids)].sort((a, b) => a - b);
+  let from = 300;
+  for (const id of sorted) {
+    if (id <= from) continue;
+    if (id - from > room) break;
+    from = id;
+  }
+  return from + room < pidMax ? from : 300;
 }
 
 /**
@@ -79,18 +100,6 @@ function initOf(unshare: number): number {
   }
 }
 
-export interface HeldInNs {
-  /** the root's PID inside the namespace (the tree's own) and on this host */
-  root: number;
-  outerRoot: number;
-  restoreMs: number;
-  /** the tree's external peers and what each became */
-  external: ExternalPeer[];
-  run(): Promise<void>;
-  discard(): Promise<void>;
-}
-
-/** Build `dir` in a new PID namespace and hold it until run() or discard(). */
 /**
  * The inner restore's own reason, from its stderr: its `godwit: ...` line, not the init's note
  * that its child exited, nor its JSON log lines.
@@ -102,48 +111,4 @@ export function innerReason(stderr: string): string {
   const logged = lines.map((l) => { try { return (JSON.parse(l) as { level?: number; err?: string; msg?: string }); } catch { return null; } })
     .filter((j): j is { level?: number; err?: string; msg?: string } => !!j && (j.level ?? 0) >= 50).pop();
   return logged?.err ?? logged?.msg ?? lines.pop() ?? 'it exited';
-}
-
-/** Build `dir` in a new PID namespace and hold it until run() or discard(). `args`: more restore options. */
-export async function buildInNewPidns(dir: string, label: string, args: string[] = []): Promise<HeldInNs> {
-  const log = logger('pidns');
-  const p = spawnInNewPidns(['-D', dir, '--hold-stdin', ...args], 'pipe');
-  let stderr = '';
-  p.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
-  const exited = new Promise<number>((resolve) => p.on('close', (code) => resolve(code ?? -1)));
-  const lines = createInterface({ input: p.stdout! });
-  const next = lineReader(lines);
-  let built = await next();
-  let external: ExternalPeer[] = [];
-  const ext = built && /^EXTERNAL (.*)$/.exec(built);
-  if (ext) {
-    external = JSON.parse(ext[1]!) as ExternalPeer[];
-    built = await next();
-  }
-  const m = built && /^BUILT (\d+) ([\d.]+)$/.exec(built);
-  if (!m) {
-    await exited;
-    throw new GodwitError(`restore in a new PID namespace failed: ${innerReason(stderr)}`);
-  }
-  const root = Number(m[1]);
-  const outerRoot = outerPid(p.pid!, root, true);
-  log.debug({ migration: label, root, outerRoot }, 'tree built in a new PID namespace');
-  let settled = false;
-  const end = async (line: string, want: RegExp): Promise<void> => {
-    if (settled) throw new GodwitError('the restored tree was already let go or discarded');
-    settled = true;
-    p.stdin!.end(`${line}\n`);
-    const answer = await next();
-    // the namespace lives on with the tree (unshare waits for its init): nothing more to read
-    lines.close();
-    p.stdout!.destroy();
-    p.stderr!.destroy();
-    p.unref();
-    if (!answer || !want.test(answer)) throw new GodwitError(`the restorer in the new PID namespace: ${innerReason(stderr)}`);
-  };
-  return {
-    root, outerRoot, restoreMs: Number(m[2]), external,
-    run: () => end('RUN', /^RAN$/),
-    discard: () => end('DISCARD', /^DISCARDED$/),
-  };
 }

@@ -53,7 +53,8 @@ export class Prebuild {
   /** links added and not yet built */
   pending = 0;
 
-  constructor(private label: string) {}
+  /** `claim`: frees IDs held for the tree (pidhold.ts) right before its seeds take them */
+  constructor(private label: string, private claim?: (ids: number[]) => void) {}
 
   /**
    * Bring the seeds up to this link (its pagemaps as its check read them), after the ones before
@@ -79,11 +80,15 @@ export class Prebuild {
   settled(): Promise<void> { return this.queue; }
 
   private broken = false;
+  private why = '';
   get dropped(): boolean { return this.broken; }
+  get whyDropped(): string { return this.why; }
+  /** the PIDs the seeds hold now */
+  get seedPids(): number[] { return this.seeds ? [...this.seeds.injs.keys()] : []; }
 
   /** Give up on what was built: the seeds are killed, their PIDs free again. */
   drop(why: string): void {
-    if (!this.broken) this.log.info({ migration: this.label, why }, 'memory built ahead dropped');
+    if (!this.broken) { this.log.info({ migration: this.label, why }, 'memory built ahead dropped'); this.why = why; }
     this.broken = true;
     this.seeds?.killAll();
     this.seeds = null;
@@ -98,8 +103,10 @@ export class Prebuild {
     const seeds = this.seeds;
     if (!seeds || this.broken) { this.drop('nothing was built'); return null; }
     const chain = img.chain.map((l) => resolve(l.dir));
-    const why = !sameShape(seeds.entries, img.pstree.entries) ? 'the tree changed shape during pre-copy'
-      : !seeds.clearOf([...img.cores.values()].map((c) => c.mm.vmas)) ? 'the process mapped memory where the seeds keep their scratch area'
+    // processes that came or went since the last link: the seeds follow (a few ms each), the
+    // rest of what was built stays
+    if (!sameShape(seeds.entries, img.pstree.entries) && !this.reshape(seeds, img.pstree.entries, 'the final dump')) { this.drop('the tree\'s root changed'); return null; }
+    const why = !seeds.clearOf([...img.cores.values()].map((c) => c.mm.vmas)) ? 'the process mapped memory where the seeds keep their scratch area'
         : this.applied.some((d, i) => chain[i] !== d) ? 'the final dump is not the end of the links that were built'
           : [...seeds.injs.keys()].some((pid) => !waitingForUs(pid)) ? 'a seed died'
             : sessionTerminals(img) ? 'a session of the tree has a controlling terminal, which its processes must inherit as they are forked'
@@ -119,7 +126,7 @@ export class Prebuild {
   private async apply(dir: string, pagemaps: Map<number, Pagemap>): Promise<void> {
     const entries = readRecord<Pstree>(dir, 'pstree.mpk', 'pstree').entries;
     if (!this.seeds) this.grow(entries, [...pagemaps.values()].map((pm) => pm.layout ?? []));
-    else if (!sameShape(this.seeds.entries, entries)) throw new Error('the tree changed shape');
+    else if (!sameShape(this.seeds.entries, entries) && !this.reshape(this.seeds, entries, dir)) throw new Error('the tree\'s root changed');
     const seeds = this.seeds!;
     for (const [pid, h] of this.held) {
       const inj = seeds.injs.get(pid)!;
@@ -133,8 +140,11 @@ export class Prebuild {
       const keep = h.exact.filter((e) => wanted.some(same(e)) && !intersect([[e.start, e.end]], fresh).length);
       const gone = subtract(h.ranges, stay);
       if (gone.length) this.log.debug({ pid, link: dir, bytes: gone.reduce((t, [a, b]) => t + b - a, 0), fresh: intersect(gone, fresh).length, ranges: gone.slice(0, 8).map(([a, b]) => `${a.toString(16)}-${b.toString(16)}`) }, 'memory built ahead no longer valid');
-      for (const [a, b] of gone) inj.call('munmap', NR.munmap, a, b - a);
-      for (const e of h.exact) if (!keep.some(same(e))) inj.call('munmap', NR.munmap, e.start, e.end - e.start);
+      inj.reset(16);
+      inj.batch([
+        ...gone.map(([a, b]) => ({ name: 'munmap', nr: NR.munmap, args: [a, b - a] })),
+        ...h.exact.filter((e) => !keep.some(same(e))).map((e) => ({ name: 'munmap', nr: NR.munmap, args: [e.start, e.end - e.start] })),
+      ]);
       // a mapping is built only when this link holds all of it that is not in the file: it is new here
       const made: Range[] = [];
       const madeExact: Exact[] = [];
@@ -143,11 +153,14 @@ export class Prebuild {
         if (this.mapExact(inj, w)) madeExact.push(w);
       }
       h.exact = [...keep, ...madeExact];
-      for (const [a, b] of intersect(plain, fresh)) {
-        const r = inj.thread().callRaw(NR.mmap, a, b - a, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED_NOREPLACE, -1, 0);
+      const toMake = intersect(plain, fresh);
+      inj.reset(16);
+      const got = inj.batchRaw(toMake.map(([a, b]) => ({ nr: NR.mmap, args: [a, b - a, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED_NOREPLACE, -1, 0] })));
+      toMake.forEach(([a, b], i) => {
+        const r = got[i]!;
         if (r === a) made.push([a, b]);
         else this.log.debug({ pid, start: a.toString(16), errno: r < 0 ? errnoName(-r) : r }, 'cannot build this range ahead');
-      }
+      });
       h.ranges = union(stay, made);
       const missed = subtract(intersect(plain, fresh), made);
       if (missed.length) this.log.debug({ pid, link: dir, ranges: missed.slice(0, 8).map(([a, b]) => `${a.toString(16)}-${b.toString(16)}`) }, 'new memory not built ahead');
@@ -171,6 +184,8 @@ export class Prebuild {
     let r: number;
     if (w.key.startsWith('stack:')) {
       r = t.callRaw(NR.mmap, w.start, len, rw, fixed | MAP.ANONYMOUS | MAP.GROWSDOWN | (w.key.endsWith('nr') ? MAP.NORESERVE : 0), -1, 0);
+    } else if (w.key === 'anon:nr') {
+      r = t.callRaw(NR.mmap, w.start, len, rw, fixed | MAP.ANONYMOUS | MAP.NORESERVE, -1, 0);
     } else {
       const [, offset, path] = /^file:(\d+):(.*)$/s.exec(w.key)!;
       inj.reset(16);
@@ -185,21 +200,34 @@ export class Prebuild {
 
   /** The seeds, each emptied but for its scratch area and vDSO, at the first link. */
   private grow(entries: Pstree['entries'], layouts: Array<Array<{ start: number; end: number }>>): void {
-    const seeds = new SeedTree(entries, layouts);
+    const seeds = new SeedTree(entries, layouts, this.claim);
     this.seeds = seeds;
     seeds.grow();
-    for (const e of entries) {
-      if (e.zombie) continue;
-      const inj = seeds.injs.get(e.pid)!;
-      parkVdso(inj, seeds.hop + HOP_SIZE / 2);
-      const reserved: Range[] = [[seeds.scratch, seeds.scratch + SCRATCH_SIZE + HOP_SIZE]];
-      for (const v of readMaps(e.pid)) {
-        if (v.start === seeds.scratch) continue;
-        if (isKernelMapping(v.name)) { reserved.push([v.start, v.end]); continue; }
-        inj.call('munmap', NR.munmap, v.start, v.end - v.start);
-      }
-      this.held.set(e.pid, { ranges: [], exact: [], reserved: union(reserved) });
+    for (const e of entries) if (!e.zombie) this.empty(seeds, e.pid);
+  }
+
+  /** Seeds follow a new shape of the tree; false when its root changed. */
+  private reshape(seeds: SeedTree, entries: Pstree['entries'], at: string): boolean {
+    const r = seeds.reshape(entries);
+    if (!r) return false;
+    for (const pid of r.killed) this.held.delete(pid);
+    const zombies = new Set(entries.filter((e) => e.zombie).map((e) => e.pid));
+    for (const pid of r.made) if (!zombies.has(pid)) this.empty(seeds, pid);
+    this.log.debug({ migration: this.label, at, made: r.made, killed: r.killed }, 'the seeds follow the tree\'s new shape');
+    return true;
+  }
+
+  /** A new seed emptied but for its scratch area and vDSO, which waits in the hop area. */
+  private empty(seeds: SeedTree, pid: number): void {
+    const inj = seeds.injs.get(pid)!;
+    parkVdso(inj, seeds.hop + HOP_SIZE / 2);
+    const reserved: Range[] = [[seeds.scratch, seeds.scratch + SCRATCH_SIZE + HOP_SIZE]];
+    for (const v of readMaps(pid)) {
+      if (v.start === seeds.scratch) continue;
+      if (isKernelMapping(v.name)) { reserved.push([v.start, v.end]); continue; }
+      inj.call('munmap', NR.munmap, v.start, v.end - v.start);
     }
+    this.held.set(pid, { ranges: [], exact: [], reserved: union(reserved) });
   }
 }
 
@@ -211,6 +239,8 @@ export class Prebuild {
 function parkVdso(inj: Injection, at: number): void {
   for (const v of readMaps(inj.pid).filter((m) => isKernelMapping(m.name) && m.name !== '[vsyscall]').sort((a, b) => a.start - b.start)) {
     const len = v.end - v.start;
+    // forked from a seed whose vDSO waits there already
+    if (v.start === at) { at += len; continue; }
     inj.call('mremap(vdso)', NR.mremap, v.start, len, len, MREMAP.MAYMOVE | MREMAP.FIXED, at);
     at += len;
   }

@@ -24,7 +24,7 @@ import { restoreMisc, restoreCreds, restoreRlimits } from './task/creds.js';
 import { restoreThreadState, finishThread } from './task/thread.js';
 import { restoreItimers, restorePosixTimers } from './task/timers.js';
 import { requireRoot } from './privileges.js';
-import { GodwitError } from './errors.js';
+import { GodwitError, PidTakenError } from './errors.js';
 import { NetworkLock } from './net/lock.js';
 import { logger } from './log.js';
 import { cstr } from './sys/libc.js';
@@ -32,6 +32,7 @@ import { checkRestorable } from './image/restorable.js';
 import { checkInherit } from './files/peers.js';
 import type { ExternalPeer, RestorePeerOptions } from './files/external.js';
 import { IpcRestore } from './ipc/index.js';
+import { takenBy } from './pidhold.js';
 
 export interface RestoreOptions {
   dir: string;
@@ -50,6 +51,8 @@ export interface RestoreOptions {
   image?: Image;
   /** what the tree's external peers become (`--inherit-fd`, `--ext-unix-sk`, where captures go) */
   peers?: RestorePeerOptions;
+  /** frees IDs held for the tree (pidhold.ts) right before they are needed */
+  claim?: (ids: number[]) => void;
 }
 
 export interface RestoreResult {
@@ -85,7 +88,7 @@ function ensurePidsFree(img: Image, waitMs: number, ours: Set<number>): void {
       const st = procState(id);
       if (!st) break;
       if (st.state !== 'Z' || Date.now() > deadline) {
-        throw new GodwitError(`PID ${id} is taken by a running process (${st.comm}${st.state === 'Z' ? ', a zombie nobody reaped' : ''}); the tree needs its original PIDs. Stop that process, or restore on another host.`, 6);
+        throw new PidTakenError(`PID ${id} is taken by ${takenBy(id)}; the tree needs its original PIDs. Stop that process, or restore on another host or into a new PID namespace.`);
       }
       if (!said) { log.info({ pid: id }, 'PID held by a zombie; waiting for it to be reaped'); said = true; }
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
@@ -126,10 +129,12 @@ export async function buildTree(opts: RestoreOptions): Promise<BuiltTree> {
   // like a PID: an id or key taken here refuses the restore before anything is built
   ipc.check();
   const pre = opts.prebuilt?.adopt(img) ?? null;
+  // the threads' IDs (and, without seeds, every PID) come free at once: then each is taken
+  opts.claim?.(img.pstree.entries.flatMap((e) => [e.pid, ...e.threads]));
   ensurePidsFree(img, opts.pidWaitMs ?? 10_000, new Set(pre?.seeds.created));
   const files = new FileOpener(img.files, img.dir, opts.shellJob, opts.peers);
   const sender = new FdSender();
-  const b = pre?.seeds ?? new SeedTree(img.pstree.entries, [...img.cores.values()].map((c) => c.mm.vmas));
+  const b = pre?.seeds ?? new SeedTree(img.pstree.entries, [...img.cores.values()].map((c) => c.mm.vmas), opts.claim);
   const root = img.pstree.entries[0]!;
   if (!opts.detach) sys('prctl(PR_SET_CHILD_SUBREAPER)', NR.prctl, PR_SET_CHILD_SUBREAPER, 1);
   // before any socket exists: on another host than the dump's, a packet of the connections

@@ -15,9 +15,10 @@ import { killTry, SIG } from './sys/process.js';
 import { readMaps } from './proc/smaps.js';
 import { freeArea } from './mem/mm.js';
 import { nativeHelper } from './native.js';
-import { GodwitError } from './errors.js';
+import { GodwitError, PidTakenError } from './errors.js';
 import { errnoName } from './sys/errno.js';
 import { logger } from './log.js';
+import { takenBy } from './pidhold.js';
 
 /** After the scratch area: where the seed's vDSO hops on its way to the image's address. */
 export const HOP_SIZE = 1 << 20;
@@ -35,8 +36,8 @@ function waitStop(pid: number): void {
 function spawnRootSeed(pid: number): number {
   const r = spawnSync(nativeHelper('godwit-seed'), [String(pid)], { encoding: 'utf8' });
   if (r.status !== 0) {
-    const why = r.status === 17 ? `PID ${pid} is taken` : (r.stderr || '').trim() || `exit ${r.status}`;
-    throw new GodwitError(`cannot create a process with PID ${pid}: ${why}`, 6);
+    const why = r.status === 17 ? `PID ${pid} is taken by ${takenBy(pid)}` : (r.stderr || '').trim() || `exit ${r.status}`;
+    throw r.status === 17 ? new PidTakenError(`cannot create a process with PID ${pid}: ${why}`) : new GodwitError(`cannot create a process with PID ${pid}: ${why}`, 6);
   }
   const got = Number(r.stdout.trim());
   if (got !== pid) throw new GodwitError(`seed came up with PID ${got}, not ${pid}`);
@@ -47,8 +48,15 @@ function spawnRootSeed(pid: number): number {
 }
 
 /** The shape of a tree that seeds depend on: who is whose child, and the groups and sessions. */
+const key = (e: PstreeEntry) => `${e.pid}:${e.ppid}:${e.pgid}:${e.sid}:${e.zombie ? 'z' : ''}`;
+
+function descendantsOf(entries: PstreeEntry[], pid: number): number[] {
+  const out: number[] = [];
+  for (const c of entries.filter((x) => x.ppid === pid && x.pid !== pid)) out.push(c.pid, ...descendantsOf(entries, c.pid));
+  return out;
+}
+
 export function sameShape(a: PstreeEntry[], b: PstreeEntry[]): boolean {
-  const key = (e: PstreeEntry) => `${e.pid}:${e.ppid}:${e.pgid}:${e.sid}:${e.zombie ? 'z' : ''}`;
   const ka = a.map(key).sort(), kb = b.map(key).sort();
   return ka.length === kb.length && ka.every((k, i) => k === kb[i]);
 }
@@ -61,8 +69,11 @@ export class SeedTree {
   hop = 0;
   private onSession: ((inj: Injection) => void) | undefined;
 
-  /** `layouts`: the address ranges of the tree's processes, which the scratch area must avoid */
-  constructor(readonly entries: PstreeEntry[], private layouts: Array<Array<{ start: number; end: number }>>) {}
+  /**
+   * `layouts`: the address ranges of the tree's processes, which the scratch area must avoid;
+   * `claim`: frees IDs held for the tree (pidhold.ts) right before they are taken
+   */
+  constructor(public entries: PstreeEntry[], private layouts: Array<Array<{ start: number; end: number }>>, readonly claim: (ids: number[]) => void = () => undefined) {}
 
   /**
    * Every process, PIDs, parents, groups and sessions as in `entries`, each stopped and ours.
@@ -71,12 +82,63 @@ export class SeedTree {
    */
   grow(onSession?: (inj: Injection) => void): void {
     this.onSession = onSession;
+    this.claim(this.entries.map((e) => e.pid));
     this.createProcess(this.entries[0]!, null);
-    this.setGroups();
+    this.setGroups(this.entries);
+  }
+
+  /**
+   * The seeds made to fit `entries`, a later shape of the same tree: the seeds that still fit
+   * (same PID, parent, group, session, and every ancestor fits too) are kept with what they
+   * hold; the others are killed, and the processes new to the tree are forked from their
+   * parents. Returns the PIDs of the seeds made (empty ones), or null when the root itself
+   * changed: nothing can be kept.
+   */
+  reshape(entries: PstreeEntry[]): { made: number[]; killed: number[] } | null {
+    const root = entries[0];
+    if (!root || root.pid !== this.entries[0]!.pid || key(root) !== key(this.entries[0]!)) return null;
+    const want = new Map(entries.map((e) => [e.pid, e]));
+    const have = new Map(this.entries.map((e) => [e.pid, e]));
+    const fits = new Map<number, boolean>();
+    const fit = (e: PstreeEntry): boolean => {
+      const known = fits.get(e.pid);
+      if (known !== undefined) return known;
+      const w = want.get(e.pid);
+      const ok = !!w && key(w) === key(e) && (e.pid === root.pid || (have.has(e.ppid) && fit(have.get(e.ppid)!)));
+      fits.set(e.pid, ok);
+      return ok;
+    };
+    const killed = this.entries.filter((e) => !fit(e)).map((e) => e.pid);
+    for (const pid of killed) killTry(pid, SIG.KILL);
+    for (const pid of killed) {
+      try { wait(pid); } catch { /* reaped already */ }
+      this.injs.get(pid)?.close();
+      this.injs.delete(pid);
+    }
+    this.created.splice(0, this.created.length, ...this.created.filter((p) => !killed.includes(p)));
+    const kept = new Set(this.entries.filter((e) => fit(e)).map((e) => e.pid));
+    this.entries = entries;
+    const fresh = entries.filter((e) => !kept.has(e.pid));
+    this.claim(fresh.map((e) => e.pid));
+    const made: number[] = [];
+    // top-down: a new process's parent is a seed by the time it is forked
+    const grow = (e: PstreeEntry) => {
+      for (const c of entries.filter((x) => x.ppid === e.pid && x.pid !== e.pid)) {
+        if (!kept.has(c.pid)) {
+          this.createProcess(c, this.injs.get(e.pid)!);
+          for (const d of descendantsOf(entries, c.pid)) made.push(d);
+          made.push(c.pid);
+        } else grow(c);
+      }
+    };
+    grow(root);
+    this.setGroups(entries.filter((e) => made.includes(e.pid)));
+    return { made, killed };
   }
 
   /** fork (or clone a thread) from `parent` with the given id, by a remote clone3 */
   cloneFrom(parent: Injection, tid: number, flags: number, exitSignal: number, viaTid = parent.pid): number {
+    this.claim([tid]);
     parent.reset(16);
     const setTid = Buffer.alloc(8);
     setTid.writeBigUInt64LE(BigInt(tid), 0);
@@ -88,7 +150,8 @@ export class SeedTree {
     ca.writeBigUInt64LE(1n, 72);
     const r = parent.thread(viaTid).callRaw(NR.clone3, parent.put(ca), 88);
     if (r < 0) {
-      throw new GodwitError(`cannot create ${flags ? 'thread' : 'process'} ${tid}: ${-r === 17 ? 'the ID is taken' : errnoName(-r)}`, 6);
+      const what = `cannot create ${flags ? 'thread' : 'process'} ${tid}`;
+      throw -r === 17 ? new PidTakenError(`${what}: the ID is taken by ${takenBy(tid)}`) : new GodwitError(`${what}: ${errnoName(-r)}`, 6);
     }
     if (r !== tid) throw new GodwitError(`clone3 gave ${r}, wanted ${tid}`);
     this.created.push(tid);
@@ -128,10 +191,10 @@ export class SeedTree {
     }
   }
 
-  private setGroups(): void {
+  private setGroups(which: PstreeEntry[]): void {
     const log = logger('restore');
     const pids = new Set(this.entries.map((e) => e.pid));
-    for (const e of this.entries) {
+    for (const e of which) {
       const inj = this.injs.get(e.pid)!;
       if (e.sid === e.pid) continue; // a session leader leads its group too
       if (e.pgid === e.pid || pids.has(e.pgid)) {

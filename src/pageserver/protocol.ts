@@ -70,8 +70,12 @@ export interface OpArgs {
   check: Record<string, never>;
   status: { follow?: boolean };
   /** destination: get ready to receive a migration; answers its id and one-time key */
-  /** `buildAhead: false`: do not build the tree while pre-copy runs (it goes into a new PID namespace) */
-  expect: { label?: string; buildAhead?: boolean };
+  /**
+   * `ids`: the tree's PIDs and thread IDs (preflight's survey), held here from now on; `pidns`:
+   * the tree is built in a new PID namespace; `pidnsFallback`: into one if some ID is taken here
+   * (else that refuses the migration); `buildAhead: false`: nothing is built until the final dump
+   */
+  expect: { label?: string; buildAhead?: boolean; ids?: number[]; pidns?: boolean; pidnsFallback?: boolean };
   /** source: copy the memory of a running tree to the peer (one link of the pre-copy chain) */
   /** `maxBytes`: carry at most this many bytes of pages never sent (written ones all go), the rest is owed to the next link (a first pass in slices) */
   predump: { pid: number; peer: PeerRef; compress?: Compression; bandwidth?: number; maxBytes?: number };
@@ -257,6 +261,9 @@ function checkArgs(op: OpName, a: Record<string, unknown>): void {
     case 'expect':
       need(a.label === undefined || isStr(a.label, 128), 'expect.label');
       need(a.buildAhead === undefined || typeof a.buildAhead === 'boolean', 'expect.buildAhead');
+      need(a.ids === undefined || (Array.isArray(a.ids) && a.ids.length <= 1 << 16 && a.ids.every((x) => isInt(x, 1, 1 << 22))), 'expect.ids');
+      need(a.pidns === undefined || typeof a.pidns === 'boolean', 'expect.pidns');
+      need(a.pidnsFallback === undefined || typeof a.pidnsFallback === 'boolean', 'expect.pidnsFallback');
       return;
     case 'predump':
     case 'dump':

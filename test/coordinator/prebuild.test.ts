@@ -1,6 +1,6 @@
 // The destination builds the tree while pre-copy runs (core/prebuild.ts): its memory must come out
 // exactly as a restore from the images would make it, whatever the process does to its mappings
-// meanwhile, and a tree that changes shape must fall back to the images, not fail.
+// meanwhile, and a tree that changes shape keeps what was built for the processes that stayed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -47,7 +47,7 @@ test('a first pass in slices: each is built on the destination while the next st
   t.diagnostic(`${rep.iterations.length} links, ${slices.length} of them slices; ${(rep.builtAheadBytes! / MiB).toFixed(1)} MiB built ahead and kept; ${v.line}`);
 });
 
-test('a tree that forks during pre-copy: what was built is dropped, the restore builds from the images', async (t) => {
+test('a tree that forks during pre-copy: the seeds follow it, what was built for the parent is kept, the child comes right', async (t) => {
   if (!uffd) { t.skip('this kernel lacks userfaultfd WP_ASYNC with PAGEMAP_SCAN: no pre-copy to build from'); return; }
   const c = await simulatedHosts(t);
   const hosts = writeHostsFile(c);
@@ -62,7 +62,7 @@ test('a tree that forks during pre-copy: what was built is dropped, the restore 
   assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr}`);
   const child = Number(/^FORKED (\d+)$/m.exec(readFileSync(target.log, 'utf8'))?.[1]);
   assert.ok(child > 0, 'the process did not fork');
-  assert.equal(r.report!.builtAheadBytes, 0, 'memory built for the tree before it forked was kept');
+  assert.ok((r.report!.builtAheadBytes ?? 0) > 32 * MiB, `memory built for the parent before it forked was not kept (${r.report!.builtAheadBytes} bytes)`);
   assert.ok(c.rootPid('b', child) > 0, 'the child does not run on B');
   const v = await askVerdict({ ...target, pid: c.rootPid('b', target.nsPid!) }, 60_000);
   assert.equal(notPassing(v), null);

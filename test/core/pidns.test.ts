@@ -29,7 +29,7 @@ test('restore --new-pidns: the PID is taken here, the tree runs in a new PID nam
   t.after(() => { try { process.kill(holder, 'SIGKILL'); } catch { /* gone */ } });
   const refused = godwit(['restore', '-D', img, '-d']);
   assert.notEqual(refused.code, 0);
-  assert.match(refused.stderr, new RegExp(`PID ${target.pid} is taken by a running process \\(sleep\\)`));
+  assert.match(refused.stderr, new RegExp(`PID ${target.pid} is taken by sleep \\(PID ${target.pid}\\)`));
   const r = godwit(['restore', '-D', img, '-d', '--new-pidns']);
   assert.equal(r.code, 0, r.stderr);
   const outer = Number(r.stdout.trim());

@@ -15,6 +15,18 @@ export function takePid(c: Cluster, host: string, nsPid: number): void {
   if (Number(r.stdout.trim()) !== nsPid) throw new Error(`could not take PID ${nsPid} on ${host}: ${r.stdout} ${r.stderr}`);
 }
 
+/**
+ * Start a process that asks for PID `nsPid` on `host` as takePid does, but take what it gets: the
+ * PID it got (inside the host), `nsPid` or, where the PID is held, another.
+ */
+export function tryTakePid(c: Cluster, host: string, nsPid: number): number {
+  const r = spawnSync('nsenter', ['-t', String(c.hosts[host]!.init), '-p', '-m', '-i', '-u', '--', 'sh', '-c',
+    `echo ${nsPid - 1} > /proc/sys/kernel/ns_last_pid; sleep 600 >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' });
+  const got = Number(r.stdout.trim());
+  if (!(got > 0)) throw new Error(`could not start a process on ${host}: ${r.stdout} ${r.stderr}`);
+  return got;
+}
+
 export function writeHostsFile(c: Cluster): string {
   const f = join(c.dir, 'hosts');
   writeFileSync(f, Object.values(c.hosts).map((h) => `${h.name} ${h.url} token-file=${c.tokenFile}`).join('\n') + '\n');

@@ -29,10 +29,8 @@ export async function cancel(call: OpCall, args: OpArgs['cancel']): Promise<{ ca
     incoming.early = undefined;
     await (await early.catch(() => null))?.discard().catch(() => undefined);
   }
-  if (incoming?.prebuild) {
-    await incoming.prebuild.settled();
-    incoming.prebuild.drop('the migration was cancelled');
-  }
+  // its seeds and held IDs go with it
+  incoming?.builder?.close();
   if (ctx.registry.incoming.delete(mid)) {
     found = true;
     ctx.registry.decide(mid, 'discarded');

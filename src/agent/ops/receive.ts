@@ -12,7 +12,6 @@ import { FileSink, LinkReceiver, isImageFileName, type ReceiveStats } from '../.
 import type { OpArgs } from '../../pageserver/protocol.js';
 import { progressReporter, type OpCall } from '../context.js';
 import type { Incoming, Running } from '../registry.js';
-import { Prebuild } from '../../core/prebuild.js';
 import { buildEarly } from './restore.js';
 import { collectGarbage } from '../../core/gc.js';
 
@@ -60,8 +59,8 @@ export async function receive(call: OpCall, run: Running, m: Incoming, args: OpA
     if (read.link) m.known.set(resolve(final), read.link);
     m.links.push(args.link);
     // built in the background while the next link streams; the restore waits for it
-    if (read.link && m.buildAhead) void (m.prebuild ??= new Prebuild(m.id)).add(final, read.link.pagemaps);
-    if (args.kind === 'dump' && m.buildAhead) buildEarly(ctx, m);
+    if (read.link && m.buildAhead) m.builder?.add(final);
+    if (args.kind === 'dump') buildEarly(ctx, m);
     m.touched = Date.now();
     run.progress.phase = 'done';
     report(true);
@@ -71,7 +70,7 @@ export async function receive(call: OpCall, run: Running, m: Incoming, args: OpA
     receiver.discard();
     // a link that fails ends the migration (a coordinator rolls back, it does not retry), and a
     // cut link may never bring the cancel: the seeds and their memory are not kept for it
-    m.prebuild?.drop(`link ${args.link} failed`);
+    m.builder?.drop(`link ${args.link} failed`);
     log.warn({ err: errorMessage(e) }, 'link discarded');
     throw e;
   } finally {

@@ -2,13 +2,13 @@
 // (it runs on when the agent stops), then drop the images unless asked to keep them. Held, the
 // built tree waits stopped for `resume`; a cancel, the agent stopping or the caller going away
 // discards it. Whichever happens first is recorded as the migration's outcome, which is what a
-// source asks about when it lost its coordinator. With `pidns`, the tree is built in a fresh PID
-// namespace by a restorer of its own (core/pidns.ts): its PIDs may be taken here.
-import { buildTree } from '../../core/restore.js';
-import { buildInNewPidns } from '../../core/pidns.js';
+// source asks about when it lost its coordinator. The migration's builder (core/builder/, started
+// by `expect`) builds it, in this host's PID namespace or in a new one; `pidns` on a migration
+// whose builder is in this host's builds it again in a new one (a PID was taken after all).
 import { join } from 'node:path';
-import type { ExternalPeer, RestorePeerOptions } from '../../core/files/external.js';
-import { GodwitError, errorMessage } from '../../core/errors.js';
+import { Builder, type BuiltByBuilder } from '../../core/builder/client.js';
+import type { ExternalPeer } from '../../core/files/external.js';
+import { GodwitError, PidTakenError, errorMessage } from '../../core/errors.js';
 import type { OpArgs } from '../../pageserver/protocol.js';
 import type { OpCall } from '../context.js';
 import { NotFoundError, type HeldTree, type Incoming, type Running } from '../registry.js';
@@ -27,10 +27,9 @@ export interface RestoreAnswer {
  * connected to a named listener is connected again to the same name here where something
  * listens there (journald's stdout stream, /dev/log).
  */
-function peerPolicy(ctx: OpCall['ctx'], m: Incoming): RestorePeerOptions {
-  return { inherit: new Map(), captureDir: join(ctx.state.root, 'captured', m.id), reconnectUnix: true };
+export function peerPolicy(ctx: OpCall['ctx'], migration: string): { captureDir: string; reconnectUnix: boolean } {
+  return { captureDir: join(ctx.state.root, 'captured', migration), reconnectUnix: true };
 }
-
 
 /**
  * What is being built ahead must be finished before the restore uses it. A build that takes too
@@ -38,17 +37,18 @@ function peerPolicy(ctx: OpCall['ctx'], m: Incoming): RestorePeerOptions {
  * land in the new seeds, which take the same PIDs.
  */
 async function settle(m: Incoming, log: OpCall['ctx']['log']): Promise<void> {
-  const p = m.prebuild!;
+  const b = m.builder;
+  if (!b) return;
   let timer: NodeJS.Timeout | undefined;
   const late = await Promise.race([
-    p.settled().then(() => false),
+    b.settled().then(() => false),
     new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), SETTLE_MS); }),
   ]);
   clearTimeout(timer);
   if (!late) return;
   log.warn({ migration: m.id, seconds: SETTLE_MS / 1000 }, 'the memory built ahead is not finished: the restore builds from the images');
-  p.drop(`not finished after ${SETTLE_MS / 1000} s`);
-  await p.settled();
+  b.drop(`not finished after ${SETTLE_MS / 1000} s`);
+  await b.settled();
 }
 const SETTLE_MS = 30_000;
 
@@ -60,21 +60,31 @@ const SETTLE_MS = 30_000;
 export function buildEarly(ctx: OpCall['ctx'], m: Incoming): void {
   const dir = ctx.state.link('incoming', m.id, 'final');
   m.early = (async () => {
-    if (m.prebuild) await settle(m, ctx.log);
-    return build(m, dir, false, peerPolicy(ctx, m));
+    await settle(m, ctx.log);
+    if (!m.builder) throw new GodwitError(`migration ${m.id} has no builder`);
+    return held(await m.builder.build(dir));
   })();
   m.early.catch((e: unknown) => ctx.log.debug({ migration: m.id, err: errorMessage(e) }, 'the early build failed; the restore says so'));
 }
 
-async function build(m: Incoming, dir: string, pidns: boolean, peers: RestorePeerOptions): Promise<HeldTree> {
-  if (pidns) {
-    // the seeds grown during pre-copy live in this namespace, not the new one
-    m.prebuild?.drop('the tree is restored into a new PID namespace');
-    const t = await buildInNewPidns(dir, m.id, ['--capture-dir', peers.captureDir, ...(peers.reconnectUnix ? ['--ext-unix-sk'] : [])]);
-    return { root: t.outerRoot, keptBytes: 0, external: t.external, run: () => t.run(), discard: () => t.discard() };
-  }
-  const t = await buildTree({ dir, detach: true, pagesChecked: true, peers, ...(m.prebuild ? { prebuilt: m.prebuild } : {}), ...(m.image ? { image: m.image } : {}) });
-  return { root: t.root, keptBytes: t.keptBytes, external: t.external, run: async () => { t.run(); }, discard: async () => { t.discard(); } };
+function held(t: BuiltByBuilder): HeldTree {
+  return { root: t.root, keptBytes: t.keptBytes, buildMs: t.restoreMs, external: t.external, run: () => t.run(), discard: () => t.discard() };
+}
+
+/**
+ * A tree whose builder could not have one of its PIDs here, built again in a new PID namespace
+ * from the images (the coordinator asks for it only where the operator allowed it): nothing of
+ * what was built ahead carries over, the IDs in the namespace are the tree's.
+ */
+async function buildInNewPidns(ctx: OpCall['ctx'], m: Incoming): Promise<HeldTree> {
+  m.builder?.close();
+  const entries = m.image?.pstree.entries ?? [];
+  const { builder } = await Builder.start({
+    label: m.id, dir: ctx.state.migration('incoming', m.id), pidns: true, ids: entries.flatMap((e) => [e.pid, ...e.threads]), ...peerPolicy(ctx, m.id),
+  });
+  m.builder = builder;
+  m.pidns = true;
+  return held(await builder.build(ctx.state.link('incoming', m.id, 'final')));
 }
 
 export async function restore(call: OpCall, run: Running, args: OpArgs['restore']): Promise<RestoreAnswer> {
@@ -89,19 +99,21 @@ export async function restore(call: OpCall, run: Running, args: OpArgs['restore'
   try {
     const early = m.early;
     m.early = undefined;
-    if (early && args.pidns) await (await early.catch(() => null))?.discard();
-    if (early && !args.pidns) {
-      tree = await early;
+    if (args.pidns && !m.pidns) {
+      await (await early?.catch(() => null))?.discard();
+      tree = await buildInNewPidns(ctx, m);
     } else {
-      if (m.prebuild) await settle(m, ctx.log);
-      tree = await build(m, ctx.state.link('incoming', m.id, 'final'), !!args.pidns, peerPolicy(ctx, m));
+      tree = await (early ?? Promise.reject(new GodwitError(`migration ${m.id} is not being built`)));
     }
-    if (m.prebuild) ctx.log.debug({ migration: m.id, ...m.prebuild.stats }, 'memory built ahead');
+    if (m.builder) ctx.log.debug({ migration: m.id, ...m.builder.stats, dropped: m.builder.whyDropped || undefined }, 'memory built ahead');
   } catch (e) {
-    reg.decide(m.id, 'discarded');
+    // a PID taken here: the coordinator may ask for the tree in a new PID namespace, which it
+    // may resume; a cancel decides otherwise
+    if (!(e instanceof PidTakenError)) reg.decide(m.id, 'discarded');
     throw e;
   }
-  const restoreMs = Math.round(performance.now() - t0);
+  // built early, from when the final link was in (the source frozen): that is the restore's share
+  const restoreMs = Math.round(Math.max(performance.now() - t0, tree.buildMs));
   if (args.hold) {
     run.progress.phase = 'held';
     const go = await new Promise<boolean>((resolve) => {

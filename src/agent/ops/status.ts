@@ -28,7 +28,7 @@ export function status(ctx: AgentContext): StatusReport {
     })),
     incoming: [...r.incoming.values()].map((m) => ({
       migration: m.id, label: m.label, links: m.links, receiving: m.receiving, createdAt: new Date(m.created).toISOString(),
-      ...(m.prebuild ? { building: { pendingLinks: m.prebuild.pending, builtLinks: m.prebuild.stats.links, bytes: m.prebuild.stats.bytes, dropped: m.prebuild.dropped } } : {}),
+      ...(m.builder && m.buildAhead ? { building: { pendingLinks: m.builder.pending, builtLinks: m.builder.stats.links, bytes: m.builder.stats.bytes, dropped: m.builder.dropped } } : {}),
     })),
     outgoing: [...r.outgoing.values()].map((m) => ({
       migration: m.id, pid: m.pid, peer: m.peer, links: m.links, createdAt: new Date(m.created).toISOString(),

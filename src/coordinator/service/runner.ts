@@ -42,7 +42,7 @@ export class Runner {
     return {
       pid: s.pid, from, to, fromClient: this.o.credentials(from), toClient: this.o.credentials(to),
       maxDowntimeMs: s.maxDowntimeMs, maxIterations: s.maxIterations, maxPrecopyMs: s.maxPrecopyMs, autoConverge: s.autoConverge,
-      bandwidth: s.bandwidth, sliceBytes: s.sliceBytes, compress: s.compress, newPidns: s.newPidns, moveIps: s.moveIps,
+      bandwidth: s.bandwidth, sliceBytes: s.sliceBytes, compress: s.compress, newPidns: s.newPidns, pidnsFallback: s.pidnsFallback, moveIps: s.moveIps,
       dryRun, ...this.o.hooks, ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}),
     };
   }

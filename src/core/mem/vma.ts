@@ -100,6 +100,9 @@ export function buildKey(v: Pick<VmaEntry, 'kind' | 'shared' | 'growsDown' | 'no
   if (v.shared) return undefined;
   if (v.kind === 'file' && !v.ghost && v.name.startsWith('/')) return `file:${v.offset}:${v.name}`;
   if (v.kind === 'anon' && v.growsDown) return `stack:${v.noReserve ? 'nr' : ''}`;
+  // what allocators reserve with MAP_NORESERVE (glibc's thread arenas, jemalloc's extents):
+  // often most of a server's memory
+  if (v.kind === 'anon' && v.noReserve) return 'anon:nr';
   return undefined;
 }
 

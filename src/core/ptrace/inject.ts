@@ -7,8 +7,16 @@ import { NR } from '../sys/nr.js';
 import { PROT, MAP, PAGE_SIZE } from '../sys/mman.js';
 import { readMaps } from '../proc/smaps.js';
 import { GodwitError } from '../errors.js';
+import { errnoName } from '../sys/errno.js';
 
 export const SCRATCH_SIZE = 16 * PAGE_SIZE;
+
+/**
+ * x86_64: while (r12--) { rax = syscall(rbx[0], rbx[1..6]); rbx[7] = rax; rbx += 8 } int3
+ * (test r12,r12; jz; mov rax/rdi/rsi/rdx/r10/r8/r9 from [rbx]; syscall; mov [rbx+56],rax;
+ * add rbx,64; dec r12; jmp; int3)
+ */
+const BATCH_CODE = Buffer.from('4d85e4742a488b03488b7b08488b7310488b53184c8b53204c8b43284c8b4b300f05488943384883c34049ffccebd1cc', 'hex');
 
 /**
  * Address of a `syscall` instruction (0f 05) in the process's vDSO. Jumping into the middle of
@@ -76,6 +84,44 @@ export class Injection {
 
   /** Room for the kernel to write into; read it back with mem.read. */
   space(len: number): number { return this.put(Buffer.alloc(len)); }
+
+  /**
+   * Run independent syscalls in the main thread in one go: a loop of 48 bytes (BATCH_CODE) in
+   * the scratch area walks a table of {nr, six arguments, result} and traps at the end. Pointer
+   * arguments must be in place already (put), and no call may depend on another's result.
+   * Returns the raw results (negative errno on failure), in order.
+   */
+  batchRaw(calls: Array<{ nr: number; args: Array<number | bigint> }>): number[] {
+    if (!calls.length) return [];
+    const code = this.put(BATCH_CODE);
+    const room = Math.floor((SCRATCH_SIZE - this.bump) / 64);
+    if (room < 1) throw new Error('scratch area overflow');
+    const results: number[] = [];
+    const mark = this.bump;
+    for (let i = 0; i < calls.length; i += room) {
+      this.bump = mark;
+      const part = calls.slice(i, i + room);
+      const table = Buffer.alloc(part.length * 64);
+      part.forEach((c, k) => {
+        table.writeBigInt64LE(BigInt(c.nr), k * 64);
+        for (let a = 0; a < 6; a++) table.writeBigInt64LE(BigInt(c.args[a] ?? 0), k * 64 + 8 + a * 8);
+      });
+      const at = this.put(table);
+      this.thread().runBatch(code, BATCH_CODE.length, at, part.length);
+      const back = this.mem.read(at, table.length);
+      for (let k = 0; k < part.length; k++) results.push(Number(back.readBigInt64LE(k * 64 + 56)));
+    }
+    return results;
+  }
+
+  /** batchRaw, throwing on the first failure, named. */
+  batch(calls: Array<{ name: string; nr: number; args: Array<number | bigint> }>): number[] {
+    const r = this.batchRaw(calls);
+    r.forEach((v, i) => {
+      if (v < 0 && v > -4096) throw new GodwitError(`pid ${this.pid}: remote ${calls[i]!.name} failed: ${errnoName(-v)}`);
+    });
+    return r;
+  }
 
   releaseThreads(): void {
     for (const t of this.threads.values()) t.restore();

@@ -34,12 +34,10 @@ export function dumpRlimits(inj: Injection): Array<[string, string]> {
     out.length = 0;
   }
   inj.reset();
-  const old = inj.space(16);
-  for (let r = 0; r < RLIMIT_NLIMITS; r++) {
-    inj.call('prlimit64', NR.prlimit64, 0, r, 0, old);
-    const b = inj.mem.read(old, 16);
-    out.push([b.readBigUInt64LE(0).toString(16), b.readBigUInt64LE(8).toString(16)]);
-  }
+  const old = inj.space(16 * RLIMIT_NLIMITS);
+  inj.batch(Array.from({ length: RLIMIT_NLIMITS }, (_, r) => ({ name: `prlimit64(${r})`, nr: NR.prlimit64, args: [0, r, 0, old + r * 16] })));
+  const b = inj.mem.read(old, 16 * RLIMIT_NLIMITS);
+  for (let r = 0; r < RLIMIT_NLIMITS; r++) out.push([b.readBigUInt64LE(r * 16).toString(16), b.readBigUInt64LE(r * 16 + 8).toString(16)]);
   return out;
 }
 
@@ -50,16 +48,15 @@ export function restoreRlimits(pid: number, limits: Array<[string, string]>): vo
 
 export function dumpPrctl(inj: Injection): ProcessCore['prctl'] {
   inj.reset();
-  const out = inj.space(8);
-  inj.call('prctl', NR.prctl, PR_GET_PDEATHSIG, out);
-  const pdeathsig = inj.mem.read(out, 4).readInt32LE(0);
-  inj.call('prctl', NR.prctl, PR_GET_CHILD_SUBREAPER, out);
-  const subreaper = inj.mem.read(out, 4).readInt32LE(0);
-  return {
-    dumpable: inj.call('prctl', NR.prctl, PR_GET_DUMPABLE),
-    pdeathsig, subreaper,
-    noNewPrivs: inj.call('prctl', NR.prctl, PR_GET_NO_NEW_PRIVS),
-  };
+  const out = inj.space(16);
+  const [, , dumpable, noNewPrivs] = inj.batch([
+    { name: 'prctl(PR_GET_PDEATHSIG)', nr: NR.prctl, args: [PR_GET_PDEATHSIG, out] },
+    { name: 'prctl(PR_GET_CHILD_SUBREAPER)', nr: NR.prctl, args: [PR_GET_CHILD_SUBREAPER, out + 8] },
+    { name: 'prctl(PR_GET_DUMPABLE)', nr: NR.prctl, args: [PR_GET_DUMPABLE] },
+    { name: 'prctl(PR_GET_NO_NEW_PRIVS)', nr: NR.prctl, args: [PR_GET_NO_NEW_PRIVS] },
+  ]);
+  const b = inj.mem.read(out, 16);
+  return { dumpable: dumpable!, pdeathsig: b.readInt32LE(0), subreaper: b.readInt32LE(8), noNewPrivs: noNewPrivs! };
 }
 
 export function restoreMisc(inj: Injection, core: ProcessCore): void {

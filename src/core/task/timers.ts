@@ -10,10 +10,12 @@ export interface Itimer { which: number; interval: [number, number]; value: [num
 export function dumpItimers(inj: Injection): Itimer[] {
   const out: Itimer[] = [];
   inj.reset();
-  const at = inj.space(32);
-  for (const which of [0, 1, 2]) { // ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF
-    inj.call('getitimer', NR.getitimer, which, at);
-    const b = inj.mem.read(at, 32);
+  const at = inj.space(96);
+  const kinds = [0, 1, 2]; // ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF
+  inj.batch(kinds.map((which) => ({ name: `getitimer(${which})`, nr: NR.getitimer, args: [which, at + which * 32] })));
+  const all = inj.mem.read(at, 96);
+  for (const which of kinds) {
+    const b = all.subarray(which * 32, which * 32 + 32);
     const t: Itimer = {
       which, interval: [Number(b.readBigInt64LE(0)), Number(b.readBigInt64LE(8))],
       value: [Number(b.readBigInt64LE(16)), Number(b.readBigInt64LE(24))],

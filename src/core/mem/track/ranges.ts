@@ -32,9 +32,16 @@ export function clipRuns(
 ): Array<{ start: number; pages: number; force?: boolean }> {
   const out: Array<{ start: number; pages: number; force?: boolean }> = [];
   const sorted = [...ranges].sort((a, b) => a.start - b.start);
+  // mappings do not overlap: the first that ends after a run's start is found by bisection
   for (const r of runs) {
     const rs = r.start, re = r.start + r.pages * 4096;
-    for (const g of sorted) {
+    let lo = 0, hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (sorted[mid]!.end <= rs) lo = mid + 1; else hi = mid;
+    }
+    for (let i = lo; i < sorted.length; i++) {
+      const g = sorted[i]!;
       if (g.end <= rs) continue;
       if (g.start >= re) break;
       const s = Math.max(rs, g.start), e = Math.min(re, g.end);
@@ -46,13 +53,35 @@ export function clipRuns(
 
 export type Range = [number, number];
 
-/** `ranges` with every part covered by `holes` taken out. */
+/**
+ * `ranges` with every part covered by `holes` taken out, in the order of `ranges`. A tree's
+ * lists reach tens of thousands of ranges (a backend's mappings, a link's runs): each range
+ * finds its holes by bisection, never by a walk over all of them.
+ */
 export function subtract(ranges: Range[], holes: Range[]): Range[] {
-  let out = ranges;
-  for (const [hs, he] of holes) {
-    out = out.flatMap(([s, e]): Range[] => (he <= s || hs >= e ? [[s, e]] : [...(hs > s ? [[s, hs] as Range] : []), ...(he < e ? [[he, e] as Range] : [])]));
+  if (!holes.length || !ranges.length) return ranges;
+  const h = union(holes);
+  const out: Range[] = [];
+  for (const [s, e] of ranges) {
+    let i = firstEndingAfter(h, s);
+    let at = s;
+    for (; i < h.length && h[i]![0] < e; i++) {
+      if (h[i]![0] > at) out.push([at, h[i]![0]]);
+      at = Math.max(at, h[i]![1]);
+    }
+    if (at < e) out.push([at, e]);
   }
   return out;
+}
+
+/** The index of the first of sorted, disjoint `r` that ends after `x`. */
+function firstEndingAfter(r: Range[], x: number): number {
+  let lo = 0, hi = r.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (r[mid]![1] <= x) lo = mid + 1; else hi = mid;
+  }
+  return lo;
 }
 
 /** Append without spreading: run lists reach hundreds of thousands, past the limit of arguments. */
