@@ -7,8 +7,7 @@ import { readMaps, readSmapsSince, type ProcVma } from '../proc/smaps.js';
 import type { ProcStat } from '../proc/stat.js';
 import { NR } from '../sys/nr.js';
 import { PROT, MAP, MREMAP, MADV, PAGE_SIZE } from '../sys/mman.js';
-import type { Injection } from '../ptrace/inject.js';
-import { SyscallBatch, BATCH_ARGS } from '../ptrace/batch.js';
+import { SCRATCH_SIZE, type Injection } from '../ptrace/inject.js';
 import { zeroOf, zeroMemory, type ZeroPlan } from './zero.js';
 import type { MmCore, Pagemap, PageSegment, ShmemObject, VmaEntry } from '../image/format.js';
 import { readSegments, type PageWriter } from '../image/page-streams.js';
@@ -21,6 +20,7 @@ import type { GhostDumper } from '../files/ghost.js';
 import type { DirtyTracker } from './track/tracker.js';
 import { clipRuns, subtract, append, union, intersect, withOwed, runsOutside, rangesOf, minus, type Range } from './track/ranges.js';
 import { GodwitError } from '../errors.js';
+import { errnoName } from '../sys/errno.js';
 import { cstr } from '../sys/libc.js';
 import { O } from '../files/flags.js';
 import { logger } from '../log.js';
@@ -208,9 +208,12 @@ export interface MmRestore {
   sysvSizes?: ReadonlyMap<number, number>;
 }
 
+/** A remote syscall for Injection.batch. */
+type Call = Parameters<Injection['batch']>[0][number];
+
 /**
- * Returns the bytes of memory built ahead that were kept. Remote syscalls go in batches (see
- * ptrace/batch.ts), a handful of resumes of the seed for the whole address space: a call each,
+ * Returns the bytes of memory built ahead that were kept. Remote syscalls go in batches
+ * (Injection.batch), a handful of resumes of the seed for the whole address space: a call each,
  * a single-step round trip each, made a tree with hundreds of mappings take a tenth of a second
  * and more per process.
  */
@@ -222,10 +225,10 @@ export async function restoreMm(inj: Injection, mm: MmCore, layers: PageLayer[],
   const keptRanges: Range[] = [...kept].map((v) => [v.start, v.end]);
   const seed = readMaps(pid);
   const keep = (v: ProcVma) => v.start === inj.scratch || (SPECIAL as readonly string[]).includes(v.name.slice(1, -1)) || v.name === '[vsyscall]';
-  const batch = new SyscallBatch(inj);
-  for (const [a, b] of minus(seed.filter((v) => !keep(v)).map((v): Range => [v.start, v.end]), keptRanges)) batch.add('munmap', NR.munmap, a, b - a);
-  moveVdso(batch, seed, mm.vmas, hop);
-  batch.run();
+  const clear: Call[] = minus(seed.filter((v) => !keep(v)).map((v): Range => [v.start, v.end]), keptRanges).map(([a, b]) => ({ name: 'munmap', nr: NR.munmap, args: [a, b - a] }));
+  moveVdso(clear, seed, mm.vmas, hop);
+  inj.reset(16);
+  inj.batch(clear);
   // never built ahead (shared): attached where they were, their contents are the segment's own
   attachSysv(inj, mm.vmas, ctx.sysvSizes ?? new Map());
 
@@ -234,12 +237,13 @@ export async function restoreMm(inj: Injection, mm: MmCore, layers: PageLayer[],
   const withPages = vmasWithPages(mm.vmas, pageLayers, zero.plan.write);
   const plans = mapPlans(pid, mm.vmas, kept, withPages, shmemOwnerStart, ghostPath);
   const fds = openAll(inj, plans);
-  for (const m of plans) {
-    const fd = m.open ? fds.get(`${m.open.flags}:${m.open.path}`)! : -1;
-    batch.add(m.what, NR.mmap, m.v.start, m.v.end - m.v.start, m.prot, m.flags, fd, m.fd ? m.v.offset : 0);
-  }
-  for (const fd of fds.values()) batch.add('close', NR.close, fd);
-  batch.run();
+  const maps: Call[] = plans.map((m) => ({
+    name: m.what, nr: NR.mmap,
+    args: [m.v.start, m.v.end - m.v.start, m.prot, m.flags, m.open ? fds.get(`${m.open.flags}:${m.open.path}`)! : -1, m.fd ? m.v.offset : 0],
+  }));
+  for (const fd of fds.values()) maps.push({ name: 'close', nr: NR.close, args: [fd] });
+  inj.reset(16);
+  inj.batch(maps);
   const tMapped = performance.now();
 
   // before any page goes in: a newer link's pages may lie where an older one says zero
@@ -257,13 +261,14 @@ export async function restoreMm(inj: Injection, mm: MmCore, layers: PageLayer[],
   for (const m of plans) if (m.prot !== m.v.prot) protect.push({ start: m.v.start, end: m.v.end, prot: m.v.prot });
   for (const v of kept) if (v.prot !== (PROT.READ | PROT.WRITE)) protect.push({ start: v.start, end: v.end, prot: v.prot });
   protect.sort((x, y) => x.start - y.start);
+  const last: Call[] = [];
   for (let i = 0; i < protect.length; ) {
     let j = i + 1;
     while (j < protect.length && protect[j]!.start === protect[j - 1]!.end && protect[j]!.prot === protect[i]!.prot) j++;
-    batch.add('mprotect', NR.mprotect, protect[i]!.start, protect[j - 1]!.end - protect[i]!.start, protect[i]!.prot);
+    last.push({ name: 'mprotect', nr: NR.mprotect, args: [protect[i]!.start, protect[j - 1]!.end - protect[i]!.start, protect[i]!.prot] });
     i = j;
   }
-  applyAdvice(inj, batch, mm.vmas);
+  applyAdvice(inj, last, mm.vmas);
   const keptBytes = keptRanges.reduce((t, [a, b]) => t + b - a, 0);
   if (held) logger('mm').debug({ pid, kept: kept.size, keptBytes }, 'memory built ahead kept');
   setMmMap(inj, mm);
@@ -325,11 +330,10 @@ function mapPlans(
 /** Open, in the process, every file the plans map (each once per access mode); `flags:path` → fd. */
 function openAll(inj: Injection, plans: MapPlan[]): Map<string, number> {
   const fds = new Map<string, number>();
-  const batch = new SyscallBatch(inj);
-  const queued: string[] = [];
+  let opens: Call[] = [], queued: string[] = [], used = 0;
   const run = (): void => {
-    batch.run().forEach((fd, i) => fds.set(queued[i]!, fd));
-    queued.length = 0;
+    inj.batch(opens).forEach((fd, i) => fds.set(queued[i]!, fd));
+    opens = []; queued = []; used = 0;
     inj.reset(16);
   };
   inj.reset(16);
@@ -338,12 +342,13 @@ function openAll(inj: Injection, plans: MapPlan[]): Map<string, number> {
     const key = `${m.open.flags}:${m.open.path}`;
     if (fds.has(key) || queued.includes(key)) continue;
     const path = cstr(m.open.path);
-    // the paths live in the lower half of the scratch area, under the batch's own
-    if (inj.used + path.length + 16 > BATCH_ARGS) run();
-    batch.add(`open(${m.open.path})`, NR.open, inj.put(path), m.open.flags | O.CLOEXEC, 0);
+    // the paths take at most half the scratch area: the batch's table goes after them
+    if (used + path.length + 16 > SCRATCH_SIZE / 2) run();
+    used += path.length + 16;
+    opens.push({ name: `open(${m.open.path})`, nr: NR.open, args: [inj.put(path), m.open.flags | O.CLOEXEC, 0] });
     queued.push(key);
   }
-  if (queued.length) run();
+  if (opens.length) run();
   return fds;
 }
 
@@ -385,7 +390,7 @@ function zeroPlan(layers: Array<{ segments: PageSegment[] }>, vmas: VmaEntry[], 
   return { ranges, plan };
 }
 
-function moveVdso(batch: SyscallBatch, seed: ProcVma[], vmas: VmaEntry[], hop: number): void {
+function moveVdso(calls: Call[], seed: ProcVma[], vmas: VmaEntry[], hop: number): void {
   const mine = SPECIAL.map((k) => seed.find((v) => v.name === `[${k}]`));
   const want = SPECIAL.map((k) => vmas.find((v) => v.kind === k));
   for (let i = 0; i < SPECIAL.length; i++) {
@@ -397,7 +402,7 @@ function moveVdso(batch: SyscallBatch, seed: ProcVma[], vmas: VmaEntry[], hop: n
   }
   for (let i = 0; i < SPECIAL.length; i++) {
     const m = mine[i];
-    if (!want[i] && m) batch.add('munmap', NR.munmap, m.start, m.end - m.start);
+    if (!want[i] && m) calls.push({ name: 'munmap', nr: NR.munmap, args: [m.start, m.end - m.start] });
   }
   // Hop through a free area first: the seed's blocks may overlap where the image wants them.
   let at = hop;
@@ -406,7 +411,7 @@ function moveVdso(batch: SyscallBatch, seed: ProcVma[], vmas: VmaEntry[], hop: n
     const m = mine[i];
     if (!m || !want[i]) { tmp.push(0); continue; }
     const len = m.end - m.start;
-    batch.add('mremap', NR.mremap, m.start, len, len, MREMAP.MAYMOVE | MREMAP.FIXED, at);
+    calls.push({ name: 'mremap', nr: NR.mremap, args: [m.start, len, len, MREMAP.MAYMOVE | MREMAP.FIXED, at] });
     tmp.push(at);
     at += len;
   }
@@ -414,7 +419,7 @@ function moveVdso(batch: SyscallBatch, seed: ProcVma[], vmas: VmaEntry[], hop: n
     const w = want[i];
     if (!w || !tmp[i]) continue;
     const len = w.end - w.start;
-    batch.add('mremap', NR.mremap, tmp[i]!, len, len, MREMAP.MAYMOVE | MREMAP.FIXED, w.start);
+    calls.push({ name: 'mremap', nr: NR.mremap, args: [tmp[i]!, len, len, MREMAP.MAYMOVE | MREMAP.FIXED, w.start] });
   }
 }
 
@@ -423,22 +428,27 @@ const ADVICE: Record<string, number> = {
   mg: MADV.MERGEABLE, rr: MADV.RANDOM, sr: MADV.SEQUENTIAL,
 };
 
-/** Queued after the mprotects in `batch`, which runs here. */
-function applyAdvice(inj: Injection, batch: SyscallBatch, vmas: VmaEntry[]): void {
+/** Run after `before` (the mprotects, which must succeed) in one batch. */
+function applyAdvice(inj: Injection, before: Call[], vmas: VmaEntry[]): void {
   const asked: Array<{ v: VmaEntry; a: string }> = [];
-  const before = batch.length;
+  const calls = [...before];
   for (const v of vmas) {
     if (v.kind === 'vdso' || v.kind === 'vvar' || v.kind === 'vvar_vclock' || v.kind === 'vsyscall') continue;
     for (const a of v.advice) {
       const adv = ADVICE[a];
       if (adv === undefined) continue;
-      batch.addTry(`madvise(${a})`, NR.madvise, v.start, v.end - v.start, adv);
+      calls.push({ name: `madvise(${a})`, nr: NR.madvise, args: [v.start, v.end - v.start, adv] });
       asked.push({ v, a });
     }
   }
-  const results = batch.run().slice(before);
-  asked.forEach(({ v, a }, i) => {
+  inj.reset(16);
+  const results = inj.batchRaw(calls);
+  before.forEach((c, i) => {
     const r = results[i]!;
+    if (r < 0 && r > -4096) throw new GodwitError(`pid ${inj.pid}: remote ${c.name} failed: ${errnoName(-r)}`);
+  });
+  asked.forEach(({ v, a }, i) => {
+    const r = results[before.length + i]!;
     // KSM may be off in this kernel; the rest must work
     if (r < 0 && a !== 'mg') throw new GodwitError(`process ${inj.pid}: madvise(${a}) on ${v.start.toString(16)} failed: errno ${-r}`);
   });

@@ -8,7 +8,6 @@ import { addr } from '../sys/libc.js';
 import { processVm } from '../sys/process.js';
 import type { PageSegment } from '../image/format.js';
 import type { Injection } from '../ptrace/inject.js';
-import { SyscallBatch } from '../ptrace/batch.js';
 import { union, intersect, type Range } from './track/ranges.js';
 
 const ZEROS = 1 << 20;
@@ -34,9 +33,8 @@ export interface ZeroPlan {
 export function zeroMemory(inj: Injection, zero: Range[], plan: ZeroPlan): number {
   if (!zero.length) return 0;
   const discard = intersect(zero, plan.discard), write = intersect(zero, plan.write);
-  const batch = new SyscallBatch(inj);
-  for (const [a, b] of discard) batch.add('madvise(MADV_DONTNEED)', NR.madvise, a, b - a, MADV.DONTNEED);
-  batch.run();
+  inj.reset(16);
+  inj.batch(discard.map(([a, b]) => ({ name: 'madvise(MADV_DONTNEED)', nr: NR.madvise, args: [a, b - a, MADV.DONTNEED] })));
   writeZeros(inj.pid, write);
   return [...discard, ...write].reduce((t, [a, b]) => t + b - a, 0);
 }

@@ -79,9 +79,6 @@ export class Injection {
     return at;
   }
 
-  /** Bytes of the scratch area that put() has filled since the last reset. */
-  get used(): number { return this.bump; }
-
   /** Room for the kernel to write into; read it back with mem.read. */
   space(len: number): number { return this.put(Buffer.alloc(len)); }
 

@@ -3,7 +3,7 @@
 // with the arguments in registers, single-steps over it and reads rax. `restore()` puts the
 // saved registers back. Pointer arguments live in a scratch area the caller provides.
 import { getRegset, setRegset, ptrace, PTRACE, PTRACE_EVENT, NT, getSigmask, setSigmask } from '../sys/ptrace.js';
-import { Regs, USER_REGS_SIZE, type RegName } from '../sys/regs.js';
+import { Regs, USER_REGS_SIZE } from '../sys/regs.js';
 import { wait } from '../sys/wait.js';
 import { SIG } from '../sys/process.js';
 import { GodwitError } from '../errors.js';
@@ -73,50 +73,6 @@ export class RemoteThread {
         this.parkThread();
       }
     }
-  }
-
-  /**
-   * Run code the caller put in the process, from `rip` to an int3 at `trapAt - 1`, with `set`
-   * over the saved registers; returns the registers at the trap. One resume however much the
-   * code does (see batch.ts), where callRaw costs a single-step round trip per syscall.
-   */
-  runCode(rip: number, trapAt: number, set: Partial<Record<RegName, number | bigint>>): Regs {
-    if (!this.live) throw new Error('remote thread already released');
-    const r = this.saved.clone();
-    r.set('orig_rax', -1);
-    r.set('rip', rip);
-    for (const [k, v] of Object.entries(set)) r.set(k as RegName, v);
-    if (this.park) setSigmask(this.tid, ALL_SIGNALS);
-    setRegs(this.tid, r);
-    try {
-      return this.cont(trapAt);
-    } finally {
-      if (this.park && this.live) {
-        setRegs(this.tid, this.saved);
-        setSigmask(this.tid, this.savedMask);
-        this.parkThread();
-      }
-    }
-  }
-
-  private cont(trapAt: number): Regs {
-    ptrace(PTRACE.CONT, this.tid, 0, 0);
-    for (;;) {
-      const st = wait(this.tid);
-      if (st.kind !== 'stopped') {
-        this.live = false;
-        throw new GodwitError(`thread ${this.tid} ended while running remote code (${st.kind})`);
-      }
-      if (st.signal === SIG.TRAP && st.event === 0) break;
-      // a signal on its way in: held back now, queued again when the thread is released
-      if (st.event === 0) this.caught.push(st.signal);
-      ptrace(PTRACE.CONT, this.tid, 0, 0);
-    }
-    const after = getRegs(this.tid);
-    if (after.num('rip') !== trapAt) {
-      throw new GodwitError(`thread ${this.tid}: remote code stopped at 0x${after.num('rip').toString(16)}, not at its end 0x${trapAt.toString(16)}`);
-    }
-    return after;
   }
 
   /** From the single-step trap to an interrupt stop: PTRACE_CONT also clears the trap flag. */
