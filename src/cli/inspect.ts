@@ -26,7 +26,7 @@ export const inspectCommand: CommandModule = {
       out.push(`  pid ${p.pid} (${p.comm}) ppid ${p.ppid} pgid ${p.pgid} sid ${p.sid}${p.zombie ? ' zombie' : ''}`);
       if (p.zombie) continue;
       out.push(`    exe ${p.exe}, cwd ${p.cwd}`);
-      out.push(`    threads ${p.threads.join(' ')}; ${p.vmas} mappings; ${p.pages} pages (${mib(p.pageBytes)})`);
+      out.push(`    threads ${p.threads.join(' ')}; ${p.vmas} mappings; ${p.pages} pages (${mib(p.pageBytes)})${p.zeroBytes ? `, ${mib(p.zeroBytes)} recorded as zero` : ''}`);
       for (const f of p.fds) out.push(`    fd ${f.fd}: ${f.kind} ${f.target}`);
     }
     if (s.external.length) out.push(`external peers (their other end was outside the tree; restore --inherit-fd fd[N]:KEY replaces one):`);

@@ -67,6 +67,9 @@ async function main(): Promise<void> {
   for (const c of commands) {
     y = y.command(c.command, c.describe, c.builder, async (argv) => {
       try {
+        // yargs renders its help text (40 ms) as soon as a handler first waits: let it do that
+        // now, not in the middle of a dump's freeze or a restore
+        await new Promise((r) => setImmediate(r));
         const code = await c.handler(argv as Record<string, unknown>);
         process.exitCode = code;
       } catch (e) {

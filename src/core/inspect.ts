@@ -1,5 +1,6 @@
 // A summary of what an image holds, for people and scripts.
 import { readImage } from './image/image.js';
+import { zeroOf } from './mem/zero.js';
 import type { FileEntry, GhostEntry, PtyEntry } from './image/format.js';
 import { describeAddr } from './net/sockopt.js';
 import type { ExternalObject } from './files/external.js';
@@ -38,6 +39,8 @@ export interface ImageSummary {
   processes: Array<{
     pid: number; ppid: number; pgid: number; sid: number; comm: string; zombie: boolean;
     threads: number[]; vmas: number; pages: number; pageBytes: number;
+    /** pages the image records as zero: no room in it, nothing to write on restore */
+    zeroBytes: number;
     fds: Array<{ fd: number; kind: string; target: string }>;
     exe?: string; cwd?: string;
   }>;
@@ -65,10 +68,11 @@ export function inspectImage(dir: string): ImageSummary {
     const core = img.cores.get(e.pid);
     const pm = img.pagemaps.get(e.pid);
     const pages = pm ? pm.segments.reduce((t, x) => t + x.totalPages, 0) : 0;
+    const zeroBytes = pm ? zeroOf(pm.segments).reduce((t, [a, b]) => t + b - a, 0) : 0;
     total += pages * 4096;
     return {
       pid: e.pid, ppid: e.ppid, pgid: e.pgid, sid: e.sid, comm: core?.comm ?? '(zombie)', zombie: !!e.zombie,
-      threads: e.threads, vmas: core?.mm.vmas.length ?? 0, pages, pageBytes: pages * 4096,
+      threads: e.threads, vmas: core?.mm.vmas.length ?? 0, pages, pageBytes: pages * 4096, zeroBytes,
       fds: (core?.fds ?? []).map((f) => {
         const file = files.get(f.fileId);
         const target = file ? describe(file, ghosts, ptys) : '?';

@@ -19,6 +19,7 @@ import { readMaps } from './proc/smaps.js';
 import { isKernelMapping } from './mem/vma.js';
 import { readStat } from './proc/stat.js';
 import { clipSegments, type HeldMemory } from './mem/mm.js';
+import { zeroMemory, zeroOf } from './mem/zero.js';
 import { subtract, intersect, union, type Range } from './mem/track/ranges.js';
 import { NR } from './sys/nr.js';
 import { PROT, MAP, MREMAP } from './sys/mman.js';
@@ -165,6 +166,11 @@ export class Prebuild {
       if (missed.length) this.log.debug({ pid, link: dir, ranges: missed.slice(0, 8).map(([a, b]) => `${a.toString(16)}-${b.toString(16)}`) }, 'new memory not built ahead');
       if (!pm) continue;
       const segments = clipSegments(pm.segments, union(h.ranges, h.exact.map((e): Range => [e.start, e.end])));
+      // what this link says is zero, where what is held came from an older link
+      zeroMemory(inj, zeroOf(segments), {
+        discard: union(stay, keep.filter((e) => !e.key.startsWith('file:')).map((e): Range => [e.start, e.end])),
+        write: [...keep, ...madeExact].filter((e) => e.key.startsWith('file:')).map((e): Range => [e.start, e.end]),
+      });
       this.stats.bytes += segments.reduce((t, s) => t + s.entries.reduce((u, e) => u + e.pages, 0), 0) * 4096;
       await readSegments(dir, pid, segments, { checked: true, background: true });
     }

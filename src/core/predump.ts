@@ -16,7 +16,7 @@ import { IMAGE_ARCH, IMAGE_FORMAT_VERSION, type Inventory, type Pagemap, type Ps
 import type { PageRun } from './image/page-copy.js';
 import { isPlainAnonProc, buildKeyProc, isKernelMapping } from './mem/vma.js';
 import { pstreeOf } from './pstree.js';
-import { clipRuns, withOwed, union, intersect, type Range } from './mem/track/ranges.js';
+import { clipRuns, withOwed, union, intersect, runsOutside, rangesOf, type Range } from './mem/track/ranges.js';
 import { UffdTracker } from './mem/track/uffd.js';
 import { bestBackend, type TrackBackend, type DirtyTracker } from './mem/track/index.js';
 import { FdSender } from './files/transfer.js';
@@ -81,7 +81,11 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
   const tree = freezeTree(opts.pid);
   const tFrozen = performance.now();
   const sender = new FdSender();
-  const work: Array<{ pid: number; runs: PageRun[]; kept: Array<{ start: number; end: number; force: boolean }>; owed: Range[]; fresh: Array<[number, number]>; layout: Pagemap['layout'] }> = [];
+  const work: Array<{
+    pid: number; runs: PageRun[]; kept: Array<{ start: number; end: number; force: boolean }>; owed: Range[]; fresh: Array<[number, number]>; layout: Pagemap['layout'];
+    /** written since the last link and zero now (see DirtyTracker.lastZero) */
+    zero: PageRun[];
+  }> = [];
   const tracks: TrackRecord[] = [];
   let pstree: PstreeEntry[] = [];
   const injs: Injection[] = [];
@@ -106,12 +110,13 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
       const kept = vmas.filter((v) => !isKernelMapping(v.name) && !v.shared)
         .map((v) => ({ start: v.start, end: v.end, force: !v.read }));
       const found = tracker.collect();
+      const zero = tracker.lastZero;
       const owed: Range[] = before?.owed ?? [];
       const layout = vmas.map((v) => {
         const key = buildKeyProc(v);
         return { start: v.start, end: v.end, plain: isPlainAnonProc(v), ...(key ? { key } : {}) };
       });
-      work.push({ pid: p.pid, runs: found, kept, owed, fresh: tracker.lastAdded, layout });
+      work.push({ pid: p.pid, runs: found, zero, kept, owed, fresh: tracker.lastAdded, layout });
       inj.mapScratch(); // parking passes pointers; the scratch area is gone again before the thaw
       try {
         tracks.push({ pid: p.pid, backend: 'uffd', parkedFd: (tracker as UffdTracker).park(inj, sender) });
@@ -128,14 +133,19 @@ export async function preDump(opts: PreDumpOptions): Promise<PreDumpResult> {
   const freezeMs = performance.now() - tFrozen;
   // range arithmetic on a hundred thousand runs takes tens of milliseconds: not while frozen (the
   // pages are read after the thaw anyway, tolerant of what changed)
-  for (const w of work) w.runs = clipRuns(withOwed(w.runs, w.owed), w.kept);
+  for (const w of work) {
+    w.zero = clipRuns(w.zero, w.kept);
+    w.runs = runsOutside(clipRuns(withOwed(w.runs, w.owed), w.kept), rangesOf(w.zero));
+  }
   const owedBytes = opts.maxBytes ? cap(work, tracks, opts.maxBytes, !prev) : 0;
   // first: if copying the pages fails, these records are what takes the trackers back
   for (const t of tracks) writeRecord(opts.dir, `track-${t.pid}.mpk`, 'track', t);
   let bytes = 0;
   const pages = opts.pages ?? localPages(opts.dir);
   for (const w of work) {
-    const pm: Pagemap = { pid: w.pid, segments: await pages.write(`pages-${w.pid}`, w.pid, w.runs, true), fresh: w.fresh, layout: w.layout };
+    // zero runs cost no bytes and are never owed: they go with every link that finds them
+    const runs = [...w.runs, ...w.zero.map((z): PageRun => ({ start: z.start, pages: z.pages, zero: true }))];
+    const pm: Pagemap = { pid: w.pid, segments: await pages.write(`pages-${w.pid}`, w.pid, runs, true), fresh: w.fresh, layout: w.layout };
     bytes += pm.segments.reduce((s, x) => s + x.totalPages, 0) * PAGE_SIZE;
     writeRecord(opts.dir, `pagemap-${w.pid}.mpk`, 'pagemap', pm);
   }

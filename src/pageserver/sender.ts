@@ -4,7 +4,8 @@
 import { readdirSync, openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { layOut, slices, SliceReader, type PageRun } from '../core/image/page-copy.js';
+import type { PageRun } from '../core/image/page-copy.js';
+import { DenseReader } from '../core/image/dense.js';
 import type { PageWriter } from '../core/image/page-streams.js';
 import { CHUNK_BYTES, type PageSegment } from '../core/image/format.js';
 import { PAGE_SIZE } from '../core/sys/mman.js';
@@ -15,6 +16,12 @@ import type { Channel } from './channel.js';
 import { Reclaimer } from './reclaim.js';
 
 const POOL = 6;
+/**
+ * Room past a chunk in each buffer: pages are read a window at a time and their zero pages left
+ * out (see dense.ts), so a chunk fills up by an unknown amount per read; the slack keeps every
+ * read large, and what spills past the chunk starts the next one.
+ */
+const SLACK = 1 << 20;
 
 export interface StreamStats {
   files: number; raw: number; zero: number; wire: number; compressed: number; chunks: number;
@@ -32,7 +39,7 @@ class BufferPool {
   async get(): Promise<Buffer> {
     const b = this.free.pop();
     if (b) return b;
-    if (this.made < POOL) { this.made++; return Buffer.allocUnsafe(CHUNK_HEADER + CHUNK_BYTES); }
+    if (this.made < POOL) { this.made++; return Buffer.allocUnsafe(CHUNK_HEADER + CHUNK_BYTES + SLACK); }
     return new Promise((r) => this.waiting.push(r));
   }
 
@@ -89,6 +96,7 @@ export class LinkSender implements PageWriter {
       let inPlace = false;
       try {
         const { off, len } = fill(buf.subarray(CHUNK_HEADER));
+        if (!len) continue; // the last pages were all zero: nothing left for this chunk
         const crc = crc32(buf.subarray(CHUNK_HEADER, CHUNK_HEADER + len));
         crcs?.push(crc);
         const e = encodeChunk(buf, len, index, off, this.comp, crc);
@@ -105,22 +113,39 @@ export class LinkSender implements PageWriter {
   async write(prefix: string, pid: number, runs: PageRun[], tolerant: boolean): Promise<PageSegment[]> {
     const name = `${prefix}.0.img`;
     const index = this.declare(name);
-    const entries = layOut(runs);
-    const size = entries.reduce((n, e) => n + e.pages * PAGE_SIZE, 0);
-    this.stats.planned += size;
+    const planned = runs.reduce((n, r) => n + (r.zero ? 0 : r.pages * PAGE_SIZE), 0);
+    this.stats.planned += planned;
     const crcs: number[] = [];
-    const reader = new SliceReader(pid, tolerant);
+    const reader = new DenseReader(pid, runs, tolerant);
+    const stats = this.stats;
+    const carry = Buffer.allocUnsafe(SLACK);
+    let carried = 0, off = 0, zeroSeen = 0;
     function* fills(): Generator<(into: Buffer) => { off: number; len: number }> {
-      for (const s of slices(entries, CHUNK_BYTES)) yield (into) => { reader.read(into, s); return { off: s.off, len: s.len }; };
+      while (carried || !reader.finished) {
+        yield (into) => {
+          carry.copy(into, 0, 0, carried);
+          const n = reader.fill(into, carried, CHUNK_BYTES);
+          const len = Math.min(n, CHUNK_BYTES);
+          carried = into.copy(carry, 0, len, n);
+          // zero pages found are bytes the stream no longer heads for
+          stats.planned -= reader.zeroBytes - zeroSeen;
+          stats.zero += reader.zeroBytes - zeroSeen;
+          zeroSeen = reader.zeroBytes;
+          const at = off;
+          off += len;
+          return { off: at, len };
+        };
+      }
     }
     try {
       await this.sendChunks(index, fills(), crcs);
     } finally {
       reader.close();
     }
+    const size = reader.out;
     this.files[index]!.size = size;
     this.stats.pages += size;
-    return [{ file: name, entries: entries.map(({ start, pages, offset }) => ({ start, pages, offset })), totalPages: size / PAGE_SIZE, chunkCrcs: crcs }];
+    return [{ file: name, entries: reader.entries, totalPages: size / PAGE_SIZE, chunkCrcs: crcs, ...(reader.zero.length ? { zero: reader.zero } : {}) }];
   }
 
   /** Send a local file of the link (a record, a ghost file's contents) as it is. */

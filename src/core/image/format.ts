@@ -3,7 +3,11 @@
 import type { ExternalObject } from '../files/external.js';
 
 // 3: System V IPC (ipc.mpk, VMAs of kind 'sysv')
-export const IMAGE_FORMAT_VERSION = 3;
+// 4: zero pages are left out of page files and named in PageSegment.zero, which overrides older
+//    links: a godwit that reads only version 3 would bring their data back, so it must refuse
+export const IMAGE_FORMAT_VERSION = 4;
+/** Versions this godwit reads: version 3 is version 4 with no zero runs. */
+export const READABLE_FORMATS: readonly number[] = [3, 4];
 export const IMAGE_ARCH = 'x86_64';
 
 export interface Inventory {
@@ -256,6 +260,13 @@ export interface PageSegment {
   totalPages: number;
   /** crc32 of each CHUNK_BYTES of the file, in order */
   chunkCrcs: number[];
+  /**
+   * Address ranges [start, end) of pages this stream was given that read zero: all-zero content,
+   * the shared zero page, or no page at all where the tracker saw a write (MADV_DONTNEED). They
+   * take no room in the file. As of this link they are zero, whatever an older link holds there;
+   * a mapping made anew already is, so a restore does nothing for them there.
+   */
+  zero?: Array<[number, number]>;
 }
 export interface Pagemap {
   pid: number;

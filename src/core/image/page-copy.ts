@@ -1,7 +1,8 @@
 // Moving page data between a process and one segment file, through one bounded buffer:
-// process_vm_readv + pwrite out, pread + process_vm_writev in, up to 1024 ranges per call. Pure
-// synchronous functions, run by the page stream workers (or inline for small jobs).
-import { openSync, closeSync, readSync, writeSync, fstatSync } from 'node:fs';
+// process_vm_readv out (dense.ts writes what it reads), pread + process_vm_writev in, up to 1024
+// ranges per call. Pure synchronous functions, run by the page stream workers (or inline for
+// small jobs).
+import { openSync, closeSync, readSync, fstatSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { processVm, IOV_MAX } from '../sys/process.js';
 import { addr } from '../sys/libc.js';
@@ -12,19 +13,14 @@ import { CHUNK_BYTES, type PagemapEntry } from './format.js';
 export const WINDOW = 4 * CHUNK_BYTES; // 16 MiB: the memory a stream holds, whatever the process size
 const READ_GAP = 64 << 10;
 
-/** A run of pages; `force` runs go through /proc/PID/mem (not readable by the process itself). */
-export interface PageRun { start: number; pages: number; force?: boolean }
+/**
+ * A run of pages; `force` runs go through /proc/PID/mem (not readable by the process itself);
+ * `zero` runs are known to read zero (see DirtyTracker.lastZero) and are recorded, not read.
+ */
+export interface PageRun { start: number; pages: number; force?: boolean; zero?: boolean }
 
 export interface Part { addr: number; len: number; fileOff: number; force: boolean }
 export interface Slice { off: number; len: number; parts: Part[] }
-
-/** Lay runs out one after the other in a segment file. */
-export function layOut(runs: PageRun[]): Array<PagemapEntry & { force?: boolean }> {
-  const entries: Array<PagemapEntry & { force?: boolean }> = [];
-  let off = 0;
-  for (const r of runs) { entries.push({ start: r.start, pages: r.pages, offset: off, force: !!r.force }); off += r.pages * PAGE_SIZE; }
-  return entries;
-}
 
 /** The parts of each `window`-sized slice of the file, in file order. */
 export function* slices(entries: Array<PagemapEntry & { force?: boolean }>, window = WINDOW): Generator<Slice> {
@@ -97,8 +93,6 @@ function readAround(pid: number, buf: Buffer, off: number, at: number, len: numb
   }
 }
 
-export interface CopyOutResult { entries: PagemapEntry[]; chunkCrcs: number[]; bytes: number }
-
 /** Reads a process's memory into slice buffers; /proc/PID/mem is opened once, when first needed. */
 export class SliceReader {
   private memFd = -1;
@@ -120,26 +114,6 @@ export class SliceReader {
     if (this.memFd >= 0) closeSync(this.memFd);
     this.memFd = -1;
   }
-}
-
-export function copyOut(pid: number, path: string, runs: PageRun[], tolerant = false): CopyOutResult {
-  const entries = layOut(runs);
-  const off = entries.reduce((n, e) => n + e.pages * PAGE_SIZE, 0);
-  const fd = openSync(path, 'w', 0o600);
-  const chunkCrcs: number[] = [];
-  const reader = new SliceReader(pid, tolerant);
-  try {
-    const buf = Buffer.allocUnsafe(Math.min(WINDOW, Math.max(off, PAGE_SIZE)));
-    for (const s of slices(entries)) {
-      reader.read(buf, s);
-      for (let c = 0; c < s.len; c += CHUNK_BYTES) chunkCrcs.push(crc32(buf.subarray(c, Math.min(c + CHUNK_BYTES, s.len))));
-      for (let done = 0; done < s.len; ) done += writeSync(fd, buf, done, s.len - done, s.off + done);
-    }
-  } finally {
-    closeSync(fd);
-    reader.close();
-  }
-  return { entries: entries.map(({ start, pages, offset }) => ({ start, pages, offset })), chunkCrcs, bytes: off };
 }
 
 /** Why a segment file cannot be used, or null when its size and checksum count fit. */

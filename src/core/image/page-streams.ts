@@ -4,7 +4,8 @@
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { copyOut, copyIn, checkSegment, type CopyOutResult, type PageRun } from './page-copy.js';
+import { copyIn, checkSegment, type PageRun } from './page-copy.js';
+import { copyOut, type CopyOutResult } from './dense.js';
 import { PAGE_SIZE } from '../sys/mman.js';
 import type { PageSegment, PagemapEntry } from './format.js';
 import { GodwitError, ImageError } from '../errors.js';
@@ -65,13 +66,14 @@ export function localPages(dir: string): PageWriter {
   return { write: (prefix, pid, runs, tolerant) => writeSegments(dir, prefix, pid, runs, tolerant) };
 }
 
-/** Split runs into `n` lists of about equal bytes, cutting a run where needed. */
+/** Split runs into `n` lists of about equal bytes to read, cutting a run where needed (zero runs cost nothing). */
 function split(runs: PageRun[], n: number): PageRun[][] {
-  const total = runs.reduce((s, r) => s + r.pages, 0);
+  const total = runs.reduce((s, r) => s + (r.zero ? 0 : r.pages), 0);
   const per = Math.ceil(total / n);
   const out: PageRun[][] = [[]];
   let fill = 0;
   for (const r of runs) {
+    if (r.zero) { out[out.length - 1]!.push(r); continue; }
     let { start, pages } = r;
     while (pages > 0) {
       if (fill === per && out.length < n) { out.push([]); fill = 0; }
@@ -83,12 +85,13 @@ function split(runs: PageRun[], n: number): PageRun[][] {
   return out.filter((l) => l.length);
 }
 
-/** Copy the runs of `pid` into segment files named PREFIX.N.img in dir. */
+/** Copy the runs of `pid` into segment files named PREFIX.N.img in dir, without their zero pages. */
 export async function writeSegments(dir: string, prefix: string, pid: number, runs: PageRun[], tolerant = false): Promise<PageSegment[]> {
-  const bytes = runs.reduce((s, r) => s + r.pages * PAGE_SIZE, 0);
+  const bytes = runs.reduce((s, r) => s + (r.zero ? 0 : r.pages * PAGE_SIZE), 0);
   const parts = bytes < INLINE_BYTES ? [runs] : split(runs, STREAMS);
   const seg = (res: CopyOutResult, i: number): PageSegment => ({
     file: `${prefix}.${i}.img`, entries: res.entries, totalPages: res.bytes / PAGE_SIZE, chunkCrcs: res.chunkCrcs,
+    ...(res.zero.length ? { zero: res.zero } : {}),
   });
   if (parts.length === 1) return [seg(copyOut(pid, join(dir, `${prefix}.0.img`), parts[0]!, tolerant), 0)];
   pool ??= new Pool();

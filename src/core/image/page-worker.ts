@@ -1,7 +1,8 @@
 // A page stream worker: runs copyOut/copyIn jobs off the main thread, so two streams use both
 // cores (process_vm_* works from any thread; only ptrace requests are tied to the tracer).
 import { parentPort } from 'node:worker_threads';
-import { copyOut, copyIn } from './page-copy.js';
+import { copyIn } from './page-copy.js';
+import { copyOut } from './dense.js';
 import type { StreamJob, StreamReply } from './page-streams.js';
 
 parentPort!.on('message', (job: StreamJob) => {

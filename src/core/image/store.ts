@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { ImageError } from '../errors.js';
-import { IMAGE_FORMAT_VERSION } from './format.js';
+import { IMAGE_FORMAT_VERSION, READABLE_FORMATS } from './format.js';
 
 const MAGIC = Buffer.from('GODWITIM');
 const HEADER = 8 + 4 + 16 + 8 + 4; // magic, version, kind (16 bytes, NUL-padded), length, crc
@@ -35,8 +35,8 @@ export function readRecord<T>(dir: string, name: string, kind: string): T {
     throw new ImageError(file, 'not a godwit image file (bad magic)');
   }
   const version = buf.readUInt32LE(8);
-  if (version !== IMAGE_FORMAT_VERSION) {
-    throw new ImageError(file, `image format version ${version}, this godwit reads version ${IMAGE_FORMAT_VERSION}`);
+  if (!READABLE_FORMATS.includes(version)) {
+    throw new ImageError(file, `image format version ${version}, this godwit reads versions ${READABLE_FORMATS.join(' and ')}`);
   }
   const k = buf.subarray(12, 28).toString('latin1').replace(/\0+$/, '');
   if (k !== kind) throw new ImageError(file, `holds a '${k}' record where '${kind}' was expected`);

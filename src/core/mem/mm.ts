@@ -7,7 +7,8 @@ import { readMaps, readSmapsSince, type ProcVma } from '../proc/smaps.js';
 import type { ProcStat } from '../proc/stat.js';
 import { NR } from '../sys/nr.js';
 import { PROT, MAP, MREMAP, MADV, PAGE_SIZE } from '../sys/mman.js';
-import type { Injection } from '../ptrace/inject.js';
+import { SCRATCH_SIZE, type Injection } from '../ptrace/inject.js';
+import { zeroOf, zeroMemory, type ZeroPlan } from './zero.js';
 import type { MmCore, Pagemap, PageSegment, ShmemObject, VmaEntry } from '../image/format.js';
 import { readSegments, type PageWriter } from '../image/page-streams.js';
 import type { PageRun } from '../image/page-copy.js';
@@ -17,8 +18,9 @@ import type { ShmemDumper } from './shmem.js';
 import { attachSysv } from '../ipc/shm.js';
 import type { GhostDumper } from '../files/ghost.js';
 import type { DirtyTracker } from './track/tracker.js';
-import { clipRuns, subtract, append, union, intersect, withOwed, type Range } from './track/ranges.js';
+import { clipRuns, subtract, append, union, intersect, withOwed, runsOutside, rangesOf, minus, type Range } from './track/ranges.js';
 import { GodwitError } from '../errors.js';
+import { errnoName } from '../sys/errno.js';
 import { cstr } from '../sys/libc.js';
 import { O } from '../files/flags.js';
 import { logger } from '../log.js';
@@ -54,7 +56,13 @@ export async function dumpMm(
       kept.push({ start: v.start, end: v.end, force: !v.read });
       if (!tracker) for (const r of scanPages(pmFd, v.start, v.end, mode === 'anon-only', buf)) runs.push({ ...r, force: !v.read });
     }
-    if (tracker) append(runs, clipRuns(withOwed(tracker.collect(), chain?.owed), kept));
+    if (tracker) {
+      const written = withOwed(tracker.collect(), chain?.owed);
+      // written since the last link and zero now: recorded so, over what an older link holds
+      const zero = clipRuns(tracker.lastZero, kept);
+      append(runs, runsOutside(clipRuns(written, kept), rangesOf(zero)));
+      for (const z of zero) runs.push({ start: z.start, pages: z.pages, zero: true });
+    }
     const tCopy = performance.now();
     const pm: Pagemap = {
       pid, segments: await pages.write(`pages-${pid}`, pid, runs, false), ...(tracker ? { fresh: tracker.lastAdded } : {}),
@@ -132,15 +140,19 @@ const LARGE = 1 << 20;
 
 /**
  * What each link contributes, oldest first: an older link's pages count only inside mappings the
- * final image has, and not where a newer link found a mapping new (its old contents are stale).
- * Where the seed already holds memory, the links it has seen contribute nothing more.
+ * final image has, and not where a newer link found a mapping new (its old contents are stale)
+ * or says the pages are zero now. Where the seed already holds memory, the links it has seen
+ * contribute nothing more.
  */
 function layerSegments(layers: PageLayer[], vmas: VmaEntry[], held?: Pick<HeldMemory, 'ranges' | 'layers'>): Array<{ dir: string; segments: PageSegment[] }> {
   const final: Range[] = vmas.filter((v) => v.kind === 'anon' || (v.kind === 'file' && !v.shared)).map((v) => [v.start, v.end]);
+  // zeroAfter[i]: what the links newer than i say is zero
+  const zeroAfter: Range[][] = layers.map(() => []);
+  for (let i = layers.length - 2; i >= 0; i--) zeroAfter[i] = union(zeroAfter[i + 1]!, zeroOf(layers[i + 1]!.pagemap.segments));
   return layers.map((l, i) => {
     if (i === layers.length - 1) return { dir: l.dir, segments: l.pagemap.segments };
-    let allowed = subtract(final, layers.slice(i + 1).flatMap((n) => n.pagemap.fresh ?? []));
-    if (held?.layers.has(resolve(l.dir))) allowed = subtract(allowed, held.ranges);
+    let allowed = minus(final, union(layers.slice(i + 1).flatMap((n) => n.pagemap.fresh ?? []), zeroAfter[i]!));
+    if (held?.layers.has(resolve(l.dir))) allowed = minus(allowed, held.ranges);
     return { dir: l.dir, segments: clipSegments(l.pagemap.segments, allowed) };
   });
 }
@@ -168,7 +180,9 @@ export function clipSegments(segments: PageSegment[], allowed: Range[]): PageSeg
         if (en > st) entries.push({ start: st, pages: (en - st) / PAGE_SIZE, offset: e.offset + (st - e.start) });
       }
     }
-    return { ...s, entries };
+    const zero = s.zero?.length ? intersect(s.zero, ok) : [];
+    const { zero: _, ...rest } = s;
+    return { ...rest, entries, ...(zero.length ? { zero } : {}) };
   });
 }
 
@@ -194,95 +208,201 @@ export interface MmRestore {
   sysvSizes?: ReadonlyMap<number, number>;
 }
 
-/** Returns the bytes of memory built ahead that were kept. */
+/** A remote syscall for Injection.batch. */
+type Call = Parameters<Injection['batch']>[0][number];
+
+/**
+ * Returns the bytes of memory built ahead that were kept. Remote syscalls go in batches
+ * (Injection.batch), a handful of resumes of the seed for the whole address space: a call each,
+ * a single-step round trip each, made a tree with hundreds of mappings take a tenth of a second
+ * and more per process.
+ */
 export async function restoreMm(inj: Injection, mm: MmCore, layers: PageLayer[], ctx: MmRestore): Promise<number> {
   const { dir, hop, shmemObjects, shmemOwners: shmemOwnerStart, ghostPath, held } = ctx;
   const pid = inj.pid;
-  const kept = held ? keptVmas(mm.vmas, layers, held) : [];
-  const keptRanges: Range[] = kept.map((v) => [v.start, v.end]);
+  const t0 = performance.now();
+  const kept = new Set(held ? keptVmas(mm.vmas, layers, held) : []);
+  const keptRanges: Range[] = [...kept].map((v) => [v.start, v.end]);
   const seed = readMaps(pid);
   const keep = (v: ProcVma) => v.start === inj.scratch || (SPECIAL as readonly string[]).includes(v.name.slice(1, -1)) || v.name === '[vsyscall]';
-  for (const v of seed) {
-    if (keep(v)) continue;
-    for (const [a, b] of subtract([[v.start, v.end]], keptRanges)) inj.call('munmap', NR.munmap, a, b - a);
-  }
-  moveVdso(inj, seed, mm.vmas, hop);
+  const clear: Call[] = minus(seed.filter((v) => !keep(v)).map((v): Range => [v.start, v.end]), keptRanges).map(([a, b]) => ({ name: 'munmap', nr: NR.munmap, args: [a, b - a] }));
+  moveVdso(clear, seed, mm.vmas, hop);
+  inj.reset(16);
+  inj.batch(clear);
   // never built ahead (shared): attached where they were, their contents are the segment's own
   attachSysv(inj, mm.vmas, ctx.sysvSizes ?? new Map());
 
-  const fds = new Map<string, number>();
-  const openIn = (path: string, flags: number): number => {
-    const key = `${flags}:${path}`;
-    let fd = fds.get(key);
-    if (fd === undefined) {
-      inj.reset(16);
-      fd = inj.call(`open(${path})`, NR.open, inj.put(cstr(path)), flags | O.CLOEXEC, 0);
-      fds.set(key, fd);
-    }
-    return fd;
-  };
   const pageLayers = layerSegments(layers, mm.vmas, held && { ranges: keptRanges, layers: held.layers });
-  const withPages = new Set<number>();
-  for (const e of pageLayers.flatMap((l) => l.segments.flatMap((s) => s.entries))) {
-    const v = mm.vmas.find((x) => e.start >= x.start && e.start < x.end);
-    if (v) withPages.add(v.start);
-  }
-  const tempWrite: VmaEntry[] = [];
-  for (const v of mm.vmas) {
-    if ((SPECIAL as readonly string[]).includes(v.kind) || v.kind === 'vsyscall' || kept.includes(v)) continue;
-    const len = v.end - v.start;
-    let prot = v.prot;
-    const owner = v.shmemId !== undefined ? shmemOwnerStart.get(v.shmemId) : undefined;
-    const ownsShmem = v.kind === 'shmem' && (!owner || owner.pid === pid);
-    if (withPages.has(v.start) || ownsShmem) {
-      if ((prot & (PROT.READ | PROT.WRITE)) !== (PROT.READ | PROT.WRITE)) tempWrite.push(v);
-      prot |= PROT.READ | PROT.WRITE;
-    }
-    const fixed = MAP.FIXED | (v.growsDown ? MAP.GROWSDOWN : 0) | (v.noReserve ? MAP.NORESERVE : 0);
-    if (v.kind === 'anon') {
-      inj.call('mmap', NR.mmap, v.start, len, prot, MAP.PRIVATE | MAP.ANONYMOUS | fixed, -1, 0);
-    } else if (v.kind === 'file') {
-      const path = v.ghostId !== undefined ? ghostPath(v.ghostId) : v.name;
-      const fd = openIn(path, v.shared && (v.prot & PROT.WRITE) ? O.RDWR : O.RDONLY);
-      inj.call(`mmap(${v.name})`, NR.mmap, v.start, len, prot, (v.shared ? MAP.SHARED : MAP.PRIVATE) | fixed, fd, v.offset);
-    } else if (v.kind === 'shmem') {
-      if (ownsShmem) {
-        inj.call('mmap(shared anon)', NR.mmap, v.start, len, prot, MAP.SHARED | MAP.ANONYMOUS | fixed, -1, 0);
-        shmemOwnerStart.set(v.shmemId!, { pid, start: v.start, end: v.end });
-      } else {
-        const fd = openIn(`/proc/${owner!.pid}/map_files/${owner!.start.toString(16)}-${owner!.end.toString(16)}`, O.RDWR);
-        inj.call('mmap(shared anon)', NR.mmap, v.start, len, prot, MAP.SHARED | fixed, fd, v.offset);
-      }
-    }
-  }
-  for (const fd of fds.values()) inj.call('close', NR.close, fd);
+  const zero = zeroPlan(pageLayers, mm.vmas, kept);
+  const withPages = vmasWithPages(mm.vmas, pageLayers, zero.plan.write);
+  const plans = mapPlans(pid, mm.vmas, kept, withPages, shmemOwnerStart, ghostPath);
+  const fds = openAll(inj, plans);
+  const maps: Call[] = plans.map((m) => ({
+    name: m.what, nr: NR.mmap,
+    args: [m.v.start, m.v.end - m.v.start, m.prot, m.flags, m.open ? fds.get(`${m.open.flags}:${m.open.path}`)! : -1, m.fd ? m.v.offset : 0],
+  }));
+  for (const fd of fds.values()) maps.push({ name: 'close', nr: NR.close, args: [fd] });
+  inj.reset(16);
+  inj.batch(maps);
+  const tMapped = performance.now();
 
+  // before any page goes in: a newer link's pages may lie where an older one says zero
+  const zeroed = zeroMemory(inj, zero.ranges, zero.plan);
   for (const l of pageLayers) await readSegments(l.dir, pid, l.segments, { checked: !!ctx.pagesChecked });
   for (const v of mm.vmas) {
     if (v.kind !== 'shmem' || v.shmemId === undefined) continue;
     const o = shmemObjects.get(v.shmemId);
     if (o && o.owner === pid) await readSegments(dir, pid, o.segments, { checked: !!ctx.pagesChecked });
   }
-  for (const v of tempWrite) inj.call('mprotect', NR.mprotect, v.start, v.end - v.start, v.prot);
-  // built ahead read-write, whatever the mapping's protection is now
-  for (const v of kept) if (v.prot !== (PROT.READ | PROT.WRITE)) inj.call('mprotect', NR.mprotect, v.start, v.end - v.start, v.prot);
+  const tPages = performance.now();
+  // mapped read-write while the pages went in, and built ahead read-write, whatever the
+  // mapping's protection is now; neighbours that end the same go in one call
+  const protect: Array<{ start: number; end: number; prot: number }> = [];
+  for (const m of plans) if (m.prot !== m.v.prot) protect.push({ start: m.v.start, end: m.v.end, prot: m.v.prot });
+  for (const v of kept) if (v.prot !== (PROT.READ | PROT.WRITE)) protect.push({ start: v.start, end: v.end, prot: v.prot });
+  protect.sort((x, y) => x.start - y.start);
+  const last: Call[] = [];
+  for (let i = 0; i < protect.length; ) {
+    let j = i + 1;
+    while (j < protect.length && protect[j]!.start === protect[j - 1]!.end && protect[j]!.prot === protect[i]!.prot) j++;
+    last.push({ name: 'mprotect', nr: NR.mprotect, args: [protect[i]!.start, protect[j - 1]!.end - protect[i]!.start, protect[i]!.prot] });
+    i = j;
+  }
+  applyAdvice(inj, last, mm.vmas);
   const keptBytes = keptRanges.reduce((t, [a, b]) => t + b - a, 0);
-  if (held) logger('mm').debug({ pid, kept: kept.length, keptBytes }, 'memory built ahead kept');
-  applyAdvice(inj, mm.vmas);
+  if (held) logger('mm').debug({ pid, kept: kept.size, keptBytes }, 'memory built ahead kept');
   setMmMap(inj, mm);
+  logger('mm').debug({
+    pid, vmas: mm.vmas.length, mapMs: tMapped - t0, pagesMs: tPages - tMapped, endMs: performance.now() - tPages, zeroedBytes: zeroed,
+  }, 'address space restored');
   return keptBytes;
 }
 
-function moveVdso(inj: Injection, seed: ProcVma[], vmas: VmaEntry[], hop: number): void {
+/** How one mapping of the image is made again. */
+interface MapPlan {
+  v: VmaEntry;
+  what: string;
+  prot: number;
+  flags: number;
+  /** the file it maps, opened in the process first */
+  open?: { path: string; flags: number };
+  fd: boolean;
+}
+
+/**
+ * Every mapping to make, in the image's order: read-write for now where pages go in (a write
+ * through process_vm_writev needs it). Shared anonymous memory is made by the first process of
+ * the tree that maps it (recorded in `owners`) and mapped by the others through its map_files.
+ */
+function mapPlans(
+  pid: number, vmas: VmaEntry[], kept: ReadonlySet<VmaEntry>, withPages: ReadonlySet<VmaEntry>,
+  owners: Map<number, { pid: number; start: number; end: number }>, ghostPath: (id: number) => string,
+): MapPlan[] {
+  const plans: MapPlan[] = [];
+  for (const v of vmas) {
+    if ((SPECIAL as readonly string[]).includes(v.kind) || v.kind === 'vsyscall' || v.kind === 'sysv' || kept.has(v)) continue;
+    let prot = v.prot;
+    const owner = v.shmemId !== undefined ? owners.get(v.shmemId) : undefined;
+    const ownsShmem = v.kind === 'shmem' && (!owner || owner.pid === pid);
+    if (withPages.has(v) || ownsShmem) prot |= PROT.READ | PROT.WRITE;
+    const fixed = MAP.FIXED | (v.growsDown ? MAP.GROWSDOWN : 0) | (v.noReserve ? MAP.NORESERVE : 0);
+    if (v.kind === 'anon') {
+      plans.push({ v, what: 'mmap', prot, flags: MAP.PRIVATE | MAP.ANONYMOUS | fixed, fd: false });
+    } else if (v.kind === 'file') {
+      const path = v.ghostId !== undefined ? ghostPath(v.ghostId) : v.name;
+      plans.push({
+        v, what: `mmap(${v.name})`, prot, flags: (v.shared ? MAP.SHARED : MAP.PRIVATE) | fixed, fd: true,
+        open: { path, flags: v.shared && (v.prot & PROT.WRITE) ? O.RDWR : O.RDONLY },
+      });
+    } else if (v.kind === 'shmem' && ownsShmem) {
+      plans.push({ v, what: 'mmap(shared anon)', prot, flags: MAP.SHARED | MAP.ANONYMOUS | fixed, fd: false });
+      owners.set(v.shmemId!, { pid, start: v.start, end: v.end });
+    } else if (v.kind === 'shmem') {
+      plans.push({
+        v, what: 'mmap(shared anon)', prot, flags: MAP.SHARED | fixed, fd: true,
+        open: { path: `/proc/${owner!.pid}/map_files/${owner!.start.toString(16)}-${owner!.end.toString(16)}`, flags: O.RDWR },
+      });
+    }
+  }
+  return plans;
+}
+
+/** Open, in the process, every file the plans map (each once per access mode); `flags:path` → fd. */
+function openAll(inj: Injection, plans: MapPlan[]): Map<string, number> {
+  const fds = new Map<string, number>();
+  let opens: Call[] = [], queued: string[] = [], used = 0;
+  const run = (): void => {
+    inj.batch(opens).forEach((fd, i) => fds.set(queued[i]!, fd));
+    opens = []; queued = []; used = 0;
+    inj.reset(16);
+  };
+  inj.reset(16);
+  for (const m of plans) {
+    if (!m.open) continue;
+    const key = `${m.open.flags}:${m.open.path}`;
+    if (fds.has(key) || queued.includes(key)) continue;
+    const path = cstr(m.open.path);
+    // the paths take at most half the scratch area: the batch's table goes after them
+    if (used + path.length + 16 > SCRATCH_SIZE / 2) run();
+    used += path.length + 16;
+    opens.push({ name: `open(${m.open.path})`, nr: NR.open, args: [inj.put(path), m.open.flags | O.CLOEXEC, 0] });
+    queued.push(key);
+  }
+  if (opens.length) run();
+  return fds;
+}
+
+/**
+ * Mappings with pages of some layer to write in, or zeros to write: mapped read-write until then.
+ * A run of pages may cross from one mapping into the next (pages are laid out as they come).
+ */
+function vmasWithPages(vmas: VmaEntry[], layers: Array<{ segments: PageSegment[] }>, zeroWrites: Range[]): Set<VmaEntry> {
+  const sorted = [...vmas].sort((a, b) => a.start - b.start);
+  const out = new Set<VmaEntry>();
+  const mark = (start: number, end: number): void => {
+    let lo = 0, hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (sorted[mid]!.end <= start) lo = mid + 1; else hi = mid;
+    }
+    for (let i = lo; i < sorted.length && sorted[i]!.start < end; i++) out.add(sorted[i]!);
+  };
+  for (const l of layers) for (const s of l.segments) for (const e of s.entries) mark(e.start, e.start + e.pages * PAGE_SIZE);
+  for (const [a, b] of zeroWrites) mark(a, b);
+  return out;
+}
+
+/**
+ * Which ranges the layers say are zero (older layers' already cut where a newer one has
+ * something), and what must be done there: memory built ahead that a link it has not seen
+ * zeroes gives its pages back; a private file mapping is written with zeros (its untouched
+ * pages are the file's). Memory made anew needs nothing.
+ */
+function zeroPlan(layers: Array<{ segments: PageSegment[] }>, vmas: VmaEntry[], kept: ReadonlySet<VmaEntry>): { ranges: Range[]; plan: ZeroPlan } {
+  const ranges = union(...layers.map((l) => zeroOf(l.segments)));
+  const plan: ZeroPlan = { discard: [], write: [] };
+  if (!ranges.length) return { ranges, plan };
+  for (const v of vmas) {
+    const r: Range = [v.start, v.end];
+    if (v.kind === 'file' && !v.shared) plan.write.push(r);
+    else if (kept.has(v)) plan.discard.push(r);
+  }
+  return { ranges, plan };
+}
+
+function moveVdso(calls: Call[], seed: ProcVma[], vmas: VmaEntry[], hop: number): void {
   const mine = SPECIAL.map((k) => seed.find((v) => v.name === `[${k}]`));
   const want = SPECIAL.map((k) => vmas.find((v) => v.kind === k));
   for (let i = 0; i < SPECIAL.length; i++) {
     const m = mine[i], w = want[i];
-    if (!w && m) { inj.call('munmap', NR.munmap, m.start, m.end - m.start); continue; }
     if (w && !m) throw new GodwitError(`the image has a [${SPECIAL[i]}] mapping this kernel does not provide`);
     if (w && m && w.end - w.start !== m.end - m.start) {
       throw new GodwitError(`[${SPECIAL[i]}] is ${(w.end - w.start) / PAGE_SIZE} pages in the image and ${(m.end - m.start) / PAGE_SIZE} here: the image comes from another kernel`);
     }
+  }
+  for (let i = 0; i < SPECIAL.length; i++) {
+    const m = mine[i];
+    if (!want[i] && m) calls.push({ name: 'munmap', nr: NR.munmap, args: [m.start, m.end - m.start] });
   }
   // Hop through a free area first: the seed's blocks may overlap where the image wants them.
   let at = hop;
@@ -291,7 +411,7 @@ function moveVdso(inj: Injection, seed: ProcVma[], vmas: VmaEntry[], hop: number
     const m = mine[i];
     if (!m || !want[i]) { tmp.push(0); continue; }
     const len = m.end - m.start;
-    inj.call('mremap', NR.mremap, m.start, len, len, MREMAP.MAYMOVE | MREMAP.FIXED, at);
+    calls.push({ name: 'mremap', nr: NR.mremap, args: [m.start, len, len, MREMAP.MAYMOVE | MREMAP.FIXED, at] });
     tmp.push(at);
     at += len;
   }
@@ -299,7 +419,7 @@ function moveVdso(inj: Injection, seed: ProcVma[], vmas: VmaEntry[], hop: number
     const w = want[i];
     if (!w || !tmp[i]) continue;
     const len = w.end - w.start;
-    inj.call('mremap', NR.mremap, tmp[i]!, len, len, MREMAP.MAYMOVE | MREMAP.FIXED, w.start);
+    calls.push({ name: 'mremap', nr: NR.mremap, args: [tmp[i]!, len, len, MREMAP.MAYMOVE | MREMAP.FIXED, w.start] });
   }
 }
 
@@ -308,18 +428,30 @@ const ADVICE: Record<string, number> = {
   mg: MADV.MERGEABLE, rr: MADV.RANDOM, sr: MADV.SEQUENTIAL,
 };
 
-function applyAdvice(inj: Injection, vmas: VmaEntry[]): void {
+/** Run after `before` (the mprotects, which must succeed) in one batch. */
+function applyAdvice(inj: Injection, before: Call[], vmas: VmaEntry[]): void {
+  const asked: Array<{ v: VmaEntry; a: string }> = [];
+  const calls = [...before];
   for (const v of vmas) {
     if (v.kind === 'vdso' || v.kind === 'vvar' || v.kind === 'vvar_vclock' || v.kind === 'vsyscall') continue;
     for (const a of v.advice) {
       const adv = ADVICE[a];
-      // KSM may be off in this kernel; the rest must work
-      if (adv !== undefined) {
-        const r = inj.thread().callRaw(NR.madvise, v.start, v.end - v.start, adv);
-        if (r < 0 && a !== 'mg') throw new GodwitError(`process ${inj.pid}: madvise(${a}) on ${v.start.toString(16)} failed: errno ${-r}`);
-      }
+      if (adv === undefined) continue;
+      calls.push({ name: `madvise(${a})`, nr: NR.madvise, args: [v.start, v.end - v.start, adv] });
+      asked.push({ v, a });
     }
   }
+  inj.reset(16);
+  const results = inj.batchRaw(calls);
+  before.forEach((c, i) => {
+    const r = results[i]!;
+    if (r < 0 && r > -4096) throw new GodwitError(`pid ${inj.pid}: remote ${c.name} failed: ${errnoName(-r)}`);
+  });
+  asked.forEach(({ v, a }, i) => {
+    const r = results[before.length + i]!;
+    // KSM may be off in this kernel; the rest must work
+    if (r < 0 && a !== 'mg') throw new GodwitError(`process ${inj.pid}: madvise(${a}) on ${v.start.toString(16)} failed: errno ${-r}`);
+  });
 }
 
 const PR_SET_MM = 35, PR_SET_MM_MAP = 14;

@@ -25,6 +25,7 @@ export class HashTracker implements DirtyTracker {
   private pm = pagemapBuffer();
   private first: PageRun[] = [];
   lastAdded: Array<[number, number]> = [];
+  readonly lastZero: PageRun[] = [];
   private added: Array<[number, number]> = [];
 
   constructor(readonly pid: number) {

@@ -134,3 +134,48 @@ export function withOwed(runs: Array<{ start: number; pages: number }>, owed: Ra
   if (!owed?.length) return runs;
   return union(runs.map((r): Range => [r.start, r.start + r.pages * 4096]), owed).map(([a, b]) => ({ start: a, pages: (b - a) / 4096 }));
 }
+
+/** The parts of `a` that `b` does not cover, in one walk of both (both as sets: merged, in order). */
+export function minus(a: Range[], b: Range[]): Range[] {
+  const x = union(a), y = union(b);
+  const out: Range[] = [];
+  let j = 0;
+  for (const [s0, e] of x) {
+    let s = s0;
+    while (j < y.length && y[j]![1] <= s) j++;
+    for (let k = j; k < y.length && y[k]![0] < e; k++) {
+      if (y[k]![0] > s) out.push([s, y[k]![0]]);
+      s = Math.max(s, y[k]![1]);
+    }
+    if (s < e) out.push([s, e]);
+  }
+  return out;
+}
+
+/** Runs as address ranges. */
+export function rangesOf(runs: Array<{ start: number; pages: number }>): Range[] {
+  return runs.map((r): Range => [r.start, r.start + r.pages * 4096]);
+}
+
+/**
+ * The parts of `runs` (in address order) outside `holes`, each keeping its flags: what a link
+ * reads, once the pages it records as zero are taken out.
+ */
+export function runsOutside<T extends { start: number; pages: number }>(runs: T[], holes: Range[]): T[] {
+  if (!holes.length) return runs;
+  const h = union(holes);
+  const out: T[] = [];
+  let j = 0;
+  const sorted = runs.every((r, i) => i === 0 || runs[i - 1]!.start <= r.start) ? runs : [...runs].sort((a, b) => a.start - b.start);
+  for (const r of sorted) {
+    const e = r.start + r.pages * 4096;
+    while (j < h.length && h[j]![1] <= r.start) j++;
+    let s = r.start;
+    for (let k = j; k < h.length && h[k]![0] < e; k++) {
+      if (h[k]![0] > s) out.push({ ...r, start: s, pages: (h[k]![0] - s) / 4096 });
+      s = Math.max(s, h[k]![1]);
+    }
+    if (s < e) out.push({ ...r, start: s, pages: (e - s) / 4096 });
+  }
+  return out;
+}

@@ -15,6 +15,7 @@ export class SoftDirtyTracker implements DirtyTracker {
   private ranges = new Map<string, ProcVma>();
   private buf = pagemapBuffer();
   lastAdded: Array<[number, number]> = [];
+  readonly lastZero: PageRun[] = [];
 
   constructor(readonly pid: number) {
     this.pagemap = openSync(`/proc/${pid}/pagemap`, 'r');

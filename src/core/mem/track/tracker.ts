@@ -18,6 +18,13 @@ export interface DirtyTracker {
   collect(): PageRun[];
   /** The mappings the last collect() found new (and so reported whole). */
   readonly lastAdded: Array<[number, number]>;
+  /**
+   * Pages the last collect() found written that read zero now without being read (dropped by
+   * MADV_DONTNEED, or on the shared zero page), kept out of what it returned: the image records
+   * them as zero, so no older link's data comes back there. Backends that cannot tell return
+   * such pages with the others, and their content shows they are zero as they are read.
+   */
+  readonly lastZero: PageRun[];
   /** End tracking and leave the process as it was (no registration, no protection). */
   stop(): void;
   /** Let go of a process that is killed: no need to undo anything in it. */

@@ -14,6 +14,7 @@ import type { PageRun } from '../../image/page-copy.js';
 import type { DirtyTracker } from './tracker.js';
 import { trackable, key, append, isFilePrivate } from './ranges.js';
 import { scanPages, pagemapBuffer } from '../pagemap.js';
+import { pageScan, PAGE_IS, PM_SCAN } from '../pagescan.js';
 import { GodwitError } from '../../errors.js';
 import { logger } from '../../log.js';
 
@@ -21,8 +22,6 @@ const UFFD_USER_MODE_ONLY = 1, O_CLOEXEC = 0o2000000, O_NONBLOCK = 0o4000;
 const UFFDIO_API = 0xc018aa3f, UFFDIO_REGISTER = 0xc020aa00, UFFDIO_UNREGISTER = 0x8010aa01, UFFDIO_WRITEPROTECT = 0xc018aa06;
 const UFFD_FEATURE_WP_HUGETLBFS_SHMEM = 1n << 12n, UFFD_FEATURE_WP_UNPOPULATED = 1n << 13n, UFFD_FEATURE_WP_ASYNC = 1n << 15n;
 const REGISTER_MODE_WP = 2n, WRITEPROTECT_MODE_WP = 1n;
-const PAGEMAP_SCAN = 0xc0606610, PM_SCAN_WP_MATCHING = 1n, PM_SCAN_CHECK_WPASYNC = 2n, PAGE_IS_WRITTEN = 1n << 1n;
-const VEC = 4096; // page_region entries per PAGEMAP_SCAN call
 
 function ioctl(fd: number, req: number, arg: Buffer, what: string): void {
   const r = sysTry(NR.ioctl, fd, req, addr(arg));
@@ -34,8 +33,7 @@ export class UffdTracker implements DirtyTracker {
   private uffd = -1;
   private pagemap: number;
   lastAdded: Array<[number, number]> = [];
-  private vec = Buffer.alloc(24 * VEC);
-  private arg = Buffer.alloc(96);
+  lastZero: PageRun[] = [];
 
   private constructor(readonly pid: number, uffdFd: number) {
     this.uffd = uffdFd;
@@ -113,9 +111,10 @@ export class UffdTracker implements DirtyTracker {
     const fresh = this.firstAdded;
     this.firstAdded = [];
     this.lastAdded = fresh;
+    const zero: PageRun[] = [];
     const buf = pagemapBuffer();
     for (const v of trackable(this.pid)) {
-      if (this.scan(v.start, v.end, out)) continue;
+      if (this.scan(v.start, v.end, !v.shared && !isFilePrivate(v), out, zero)) continue;
       const r = Buffer.alloc(32);
       r.writeBigUInt64LE(BigInt(v.start), 0);
       r.writeBigUInt64LE(BigInt(v.end - v.start), 8);
@@ -135,29 +134,28 @@ export class UffdTracker implements DirtyTracker {
       append(out, scanPages(this.pagemap, v.start, v.end, isFilePrivate(v), buf));
       this.lastAdded.push([v.start, v.end]);
     }
+    this.lastZero = merge(zero);
     return merge(out);
   }
 
   private firstAdded: Array<[number, number]> = [];
 
-  /** PAGEMAP_SCAN: written pages in [start, end), write-protected again in the same walk. */
-  private scan(start: number, end: number, out: PageRun[]): boolean {
-    for (let at = start; at < end; ) {
-      const a = this.arg;
-      [96n, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, BigInt(at), BigInt(end), 0n, addr(this.vec), BigInt(VEC), 0n, 0n,
-        PAGE_IS_WRITTEN, 0n, PAGE_IS_WRITTEN].forEach((x, i) => a.writeBigUInt64LE(x, i * 8));
-      const n = sysTry(NR.ioctl, this.pagemap, PAGEMAP_SCAN, addr(a));
-      if (n < 0) return false;
-      for (let i = 0; i < n; i++) {
-        const s = Number(this.vec.readBigUInt64LE(i * 24)), e = Number(this.vec.readBigUInt64LE(i * 24 + 8));
-        out.push({ start: s, pages: (e - s) / PAGE_SIZE });
-      }
-      const walkEnd = Number(a.readBigUInt64LE(32));
-      // one call may stop early with room left: go on from where it stopped
-      if (walkEnd <= at) return true;
-      at = walkEnd;
-    }
-    return true;
+  /**
+   * PAGEMAP_SCAN: written pages in [start, end), write-protected again in the same walk. Of
+   * private anonymous memory (`anon`), a written page that now has no page (MADV_DONTNEED) or is
+   * the shared zero page reads zero: it goes to `zero`, not to be read, and the image says so,
+   * over whatever an older link held there. Elsewhere such a page comes back from the file or
+   * the shared object, so it is read like the others.
+   */
+  private scan(start: number, end: number, anon: boolean, out: PageRun[], zero: PageRun[]): boolean {
+    const err = pageScan(this.pagemap, start, end, {
+      flags: PM_SCAN.WP_MATCHING | PM_SCAN.CHECK_WPASYNC, mask: PAGE_IS.WRITTEN,
+      ret: PAGE_IS.WRITTEN | (anon ? PAGE_IS.PRESENT | PAGE_IS.SWAPPED | PAGE_IS.PFNZERO : 0),
+    }, (s, e, cat) => {
+      const isZero = anon && ((cat & PAGE_IS.PFNZERO) !== 0 || (cat & (PAGE_IS.PRESENT | PAGE_IS.SWAPPED)) === 0);
+      (isZero ? zero : out).push({ start: s, pages: (e - s) / PAGE_SIZE });
+    });
+    return err === 0;
   }
 
   stop(): void {
