@@ -6,11 +6,10 @@
 // ran was kept (builtAheadBytes), with --new-pidns too.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { needCheckpointRestore, sleep } from '../lib/harness.js';
+import { needCheckpointRestore } from '../lib/harness.js';
 import { simulatedHosts } from '../lib/hosts.js';
-import { writeHostsFile, startMigrate } from '../lib/migrate.js';
 import { addServiceAddress, startMemcached, memcachedOn, mcLoad, mcCheck, McLoop } from '../lib/servers.js';
-import { serversNeed, builtAhead, describe, goesOn } from '../lib/server-asserts.js';
+import { serversNeed, builtAhead, migrateUnderLoad } from '../lib/server-asserts.js';
 
 const KEYS = 10_000, VALUE_BYTES = 4000;
 
@@ -23,21 +22,7 @@ async function memcachedMigrates(t: TestContext, newPidns: boolean): Promise<voi
   await mcLoad(m, KEYS, VALUE_BYTES);
   const loop = await McLoop.start(m, KEYS, VALUE_BYTES);
   t.after(() => loop.stop());
-  await sleep(500);
-  const before = loop.stats().requests;
-  loop.resetGap();
-
-  const r = await startMigrate(['--hosts', writeHostsFile(c), '--from', 'a', '--to', 'b', '--pid', String(m.pid), '--move-ip', svc.cidr, ...(newPidns ? ['--new-pidns'] : [])]).done;
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr.slice(-3000)}`);
-  const rep = r.report!;
-  assert.equal(rep.outcome, 'migrated');
-
-  const { during, after } = await goesOn(loop);
-  t.diagnostic(describe(rep, after));
-  assert.deepEqual(after.failures, [], 'the client saw failures');
-  assert.equal(after.connections, 1, 'the client had to open another connection');
-  assert.ok(during > before, `the client got ${before} answers before the migration and ${during} by its end`);
-  assert.ok(after.requests > during, `no answer after the migration (${during} by its end, ${after.requests} a second later)`);
+  const rep = await migrateUnderLoad(t, c, loop, m.pid, svc, newPidns ? ['--new-pidns'] : [], 'answers');
   assert.deepEqual(memcachedOn(c, 'b', m).missing, [], 'memcached does not run whole on B');
   assert.deepEqual(memcachedOn(c, 'a', m).found, [], 'memcached is left on A');
   const bad = await mcCheck(m, KEYS, VALUE_BYTES);

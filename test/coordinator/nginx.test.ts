@@ -5,11 +5,10 @@
 // the memory B built while pre-copy ran was kept (builtAheadBytes), with --new-pidns too.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { needCheckpointRestore, sleep } from '../lib/harness.js';
+import { needCheckpointRestore } from '../lib/harness.js';
 import { simulatedHosts } from '../lib/hosts.js';
-import { writeHostsFile, startMigrate } from '../lib/migrate.js';
 import { addServiceAddress, startNginx, nginxOn, HttpLoop } from '../lib/servers.js';
-import { serversNeed, builtAhead, describe, goesOn } from '../lib/server-asserts.js';
+import { serversNeed, builtAhead, migrateUnderLoad } from '../lib/server-asserts.js';
 
 async function nginxMigrates(t: TestContext, newPidns: boolean): Promise<void> {
   if (!needCheckpointRestore(t) || !serversNeed(t)) return;
@@ -18,21 +17,7 @@ async function nginxMigrates(t: TestContext, newPidns: boolean): Promise<void> {
   const n = await startNginx(t, c, 'a', svc.ip);
   const loop = await HttpLoop.start(n);
   t.after(() => loop.stop());
-  await sleep(500);
-  const before = loop.stats().requests;
-  loop.resetGap();
-
-  const r = await startMigrate(['--hosts', writeHostsFile(c), '--from', 'a', '--to', 'b', '--pid', String(n.master), '--move-ip', svc.cidr, ...(newPidns ? ['--new-pidns'] : [])]).done;
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr.slice(-3000)}`);
-  const rep = r.report!;
-  assert.equal(rep.outcome, 'migrated');
-
-  const { during, after } = await goesOn(loop);
-  t.diagnostic(describe(rep, after));
-  assert.deepEqual(after.failures, [], 'the client saw failures');
-  assert.equal(after.connections, 1, 'the client had to open another connection');
-  assert.ok(during > before, `the client got ${before} responses before the migration and ${during} by its end`);
-  assert.ok(after.requests > during, `no response after the migration (${during} by its end, ${after.requests} a second later)`);
+  const rep = await migrateUnderLoad(t, c, loop, n.master, svc, newPidns ? ['--new-pidns'] : [], 'responses');
   assert.deepEqual(nginxOn(c, 'b', n).missing, [], 'nginx does not run whole on B');
   assert.deepEqual(nginxOn(c, 'a', n).found, [], 'nginx processes are left on A');
   builtAhead(c, rep);

@@ -4,16 +4,28 @@
 // link (data there, memory built ahead from it on the destination) reads zero there.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildProgram, askVerdict, notPassing, waitForLog } from '../lib/harness.js';
-import { simulatedHosts } from '../lib/hosts.js';
+import { buildProgram, askVerdict, notPassing, waitForLog, type Target, type Verdict } from '../lib/harness.js';
+import { simulatedHosts, type Cluster } from '../lib/hosts.js';
 import { writeHostsFile, startMigrate } from '../lib/migrate.js';
-import { zeroesLayout, mappingRss, assertZero, MiB } from '../lib/zeroes.js';
+import { zeroesLayout, mappingRss, assertZero, MiB, type ZeroesLayout } from '../lib/zeroes.js';
 import type { MigrationReport } from '../../src/coordinator/migration.js';
 import { probeTracking } from '../../src/core/check.js';
 
 const uffd = probeTracking().uffd;
 const mb = (n: number): string => `${(n / MiB).toFixed(1)} MiB`;
 const links = (rep: MigrationReport): string => `${rep.iterations.map((i) => `${mb(i.pagesBytes)}/${mb(i.wireBytes)}`).join(' ')} final ${mb(rep.final?.pagesBytes ?? 0)}/${mb(rep.final?.wireBytes ?? 0)}`;
+
+
+/** The program on B: its mapping holds only its data, the zero regions read zero, its data checks out. */
+async function checkOnB(c: Cluster, target: Target, l: ZeroesLayout): Promise<Verdict> {
+  const onB = c.rootPid('b', target.nsPid!);
+  const rss = mappingRss(onB, l.base);
+  assert.ok(rss < 64 * MiB, `the mapping holds ${mb(rss)} on B`);
+  assertZero(onB, [l.zeroPage, l.memset, l.dropped, [l.data[1], l.base + l.len]], 'on B, a region that must read zero');
+  const v = await askVerdict({ ...target, pid: onB }, 60_000);
+  assert.equal(notPassing(v), null);
+  return v;
+}
 
 test('a 1 GiB mapping of zero pages migrates as its 8 MB of data', async (t) => {
   const c = await simulatedHosts(t);
@@ -29,12 +41,7 @@ test('a 1 GiB mapping of zero pages migrates as its 8 MB of data', async (t) => 
   const wire = rep.iterations.reduce((s, i) => s + i.wireBytes, 0) + (rep.final?.wireBytes ?? 0);
   assert.ok(pages < 64 * MiB, `${pages} bytes of pages moved: ${links(rep)}`);
   assert.ok(wire < 64 * MiB, `${wire} bytes on the wire: ${links(rep)}`);
-  const onB = c.rootPid('b', target.nsPid!);
-  const rss = mappingRss(onB, l.base);
-  assert.ok(rss < 64 * MiB, `the mapping holds ${mb(rss)} on B`);
-  assertZero(onB, [l.zeroPage, l.memset, l.dropped, [l.data[1], l.base + l.len]], 'on B, a region that must read zero');
-  const v = await askVerdict({ ...target, pid: onB }, 60_000);
-  assert.equal(notPassing(v), null);
+  const v = await checkOnB(c, target, l);
   t.diagnostic(`links ${links(rep)}; downtime ${rep.downtime!.totalMs} ms (restore ${rep.downtime!.restoreMs}); ${v.line}`);
 });
 
@@ -64,12 +71,7 @@ test('zeroed after the first link: the later links say so, and B, which built th
   const later = rest.reduce((s, i) => s + i.pagesBytes, 0) + (rep.final?.pagesBytes ?? 0);
   const laterWire = rest.reduce((s, i) => s + i.wireBytes, 0) + (rep.final?.wireBytes ?? 0);
   assert.ok(later < 64 * MiB && laterWire < 64 * MiB, `after the first link: ${links(rep)}`);
-  const onB = c.rootPid('b', target.nsPid!);
-  const rss = mappingRss(onB, l.base);
-  assert.ok(rss < 64 * MiB, `the mapping holds ${mb(rss)} on B`);
-  assertZero(onB, [l.zeroPage, l.memset, l.dropped, [l.data[1], l.base + l.len]], 'on B, a region that must read zero');
-  const v = await askVerdict({ ...target, pid: onB }, 60_000);
-  assert.equal(notPassing(v), null);
+  const v = await checkOnB(c, target, l);
   assert.match(v.line, /zeroed=1/);
   t.diagnostic(`links ${links(rep)}; built ahead ${mb(rep.builtAheadBytes ?? 0)}; downtime ${rep.downtime!.totalMs} ms (restore ${rep.downtime!.restoreMs}); ${v.line}`);
 });

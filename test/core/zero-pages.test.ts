@@ -31,6 +31,19 @@ function checkRestored(pid: number, l: ZeroesLayout): void {
   assertZero(pid, [[l.data[1], l.base + l.len]], 'the untouched rest');
 }
 
+
+/** The dumped program restored from `img`: its zero regions read zero, its data checks out. */
+async function restoreAndCheck(target: Parameters<typeof askVerdict>[0], img: string, l: Parameters<typeof checkRestored>[1]): Promise<Awaited<ReturnType<typeof askVerdict>>> {
+  await waitGone(target.pid);
+  const r = godwit(['restore', '-D', img, '-d']);
+  assert.equal(r.code, 0, r.stderr);
+  checkRestored(target.pid, l);
+  const v = await askVerdict(target, 30_000);
+  assert.equal(notPassing(v), null);
+  assert.match(v.line, /zeroed=1/);
+  return v;
+}
+
 test('a 1 GiB mapping of zero pages and 8 MB of data dumps into a few MB and restores without its zero pages', async (t) => {
   if (!needCheckpointRestore(t)) return;
   const target = await launch(t, 'zeroes', [buildProgram('zeroes')]);
@@ -44,13 +57,7 @@ test('a 1 GiB mapping of zero pages and 8 MB of data dumps into a few MB and res
   assert.ok(s.totalPageBytes < 64 * MiB, `the image holds ${s.totalPageBytes} bytes of pages`);
   // what was written with zeros is named as zero (the shared zero page is not even read)
   assert.ok(s.processes[0]!.zeroBytes >= 200 * MiB, `${s.processes[0]!.zeroBytes} bytes recorded as zero`);
-  await waitGone(target.pid);
-  const r = godwit(['restore', '-D', img, '-d']);
-  assert.equal(r.code, 0, r.stderr);
-  checkRestored(target.pid, l);
-  const v = await askVerdict(target, 30_000);
-  assert.equal(notPassing(v), null);
-  assert.match(v.line, /zeroed=1/);
+  const v = await restoreAndCheck(target, img, l);
   t.diagnostic(`${(s.totalPageBytes / MiB).toFixed(1)} MiB of pages, ${(s.processes[0]!.zeroBytes / MiB).toFixed(0)} MiB recorded as zero; ${v.line}`);
 });
 
@@ -75,13 +82,7 @@ test('a pre-dump chain: pages that held data in an older link and are zero at th
   const s = inspect(img);
   const later = s.chain.slice(1).reduce((t, c) => t + c.pages * 4096, 0);
   assert.ok(later < 64 * MiB, `the links after the first hold ${later} bytes`);
-  await waitGone(target.pid);
-  const r = godwit(['restore', '-D', img, '-d']);
-  assert.equal(r.code, 0, r.stderr);
-  checkRestored(target.pid, l);
-  const v = await askVerdict(target, 30_000);
-  assert.equal(notPassing(v), null);
-  assert.match(v.line, /zeroed=1/);
+  const v = await restoreAndCheck(target, img, l);
   t.diagnostic(`links: ${s.chain.map((c) => `${(c.pages * 4096 / MiB).toFixed(1)} MiB`).join(', ')}; ${v.line}`);
 });
 
@@ -100,12 +101,6 @@ test('zeroed between the last pre-dump and the dump: the dump alone says so', as
   const s = inspect(img);
   assert.ok(s.totalPageBytes < 64 * MiB, `the dump holds ${s.totalPageBytes} bytes of pages`);
   assert.ok(s.processes[0]!.zeroBytes >= 232 * MiB, `the dump records ${s.processes[0]!.zeroBytes} bytes as zero`);
-  await waitGone(target.pid);
-  const r = godwit(['restore', '-D', img, '-d']);
-  assert.equal(r.code, 0, r.stderr);
-  checkRestored(target.pid, l);
-  const v = await askVerdict(target, 30_000);
-  assert.equal(notPassing(v), null);
-  assert.match(v.line, /zeroed=1/);
+  await restoreAndCheck(target, img, l);
   assert.ok(readFileSync(target.log, 'utf8').includes('ZEROED'));
 });

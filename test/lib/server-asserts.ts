@@ -7,6 +7,7 @@ import type { LoadStats } from './servers.js';
 import type { MigrationReport } from '../../src/coordinator/migration.js';
 import { probeTcpRepair, probeNftables } from '../../src/core/check/network.js';
 import { probeTracking } from '../../src/core/check.js';
+import { writeHostsFile, startMigrate } from './migrate.js';
 
 const repair = probeTcpRepair(), nftables = probeNftables(), uffd = probeTracking().uffd;
 
@@ -61,4 +62,28 @@ export async function goesOn(loop: { stats(): LoadStats }): Promise<{ during: nu
   await sleep(1000);
   for (let i = 0; i < 40 && loop.stats().requests <= during; i++) await sleep(250);
   return { during, after: loop.stats() };
+}
+
+/**
+ * `godwit migrate --move-ip` of a server A→B while its client `loop` runs, and what the client
+ * must have seen: no failure, the same connection, answers before, during and after.
+ */
+export async function migrateUnderLoad(
+  t: Pick<TestLike, 'after'> & { diagnostic(s: string): void }, c: Cluster, loop: { stats(): LoadStats; resetGap(): void },
+  pid: number, svc: { cidr: string }, extra: string[], what: string,
+): Promise<MigrationReport> {
+  await sleep(500);
+  const before = loop.stats().requests;
+  loop.resetGap();
+  const r = await startMigrate(['--hosts', writeHostsFile(c), '--from', 'a', '--to', 'b', '--pid', String(pid), '--move-ip', svc.cidr, ...extra]).done;
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr.slice(-3000)}`);
+  const rep = r.report!;
+  assert.equal(rep.outcome, 'migrated');
+  const { during, after } = await goesOn(loop);
+  t.diagnostic(describe(rep, after));
+  assert.deepEqual(after.failures, [], 'the client saw failures');
+  assert.equal(after.connections, 1, 'the client had to open another connection');
+  assert.ok(during > before, `the client got ${before} ${what} before the migration and ${during} by its end`);
+  assert.ok(after.requests > during, `no ${what.replace(/s$/, '')} after the migration (${during} by its end, ${after.requests} a second later)`);
+  return rep;
 }

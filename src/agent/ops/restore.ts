@@ -112,8 +112,9 @@ export async function restore(call: OpCall, run: Running, args: OpArgs['restore'
     if (!(e instanceof PidTakenError)) reg.decide(m.id, 'discarded');
     throw e;
   }
-  // built early, from when the final link was in (the source frozen): that is the restore's share
-  const restoreMs = Math.round(Math.max(performance.now() - t0, tree.buildMs));
+  // from the ask: the build began when the final link was in, a moment before (its start is in
+  // the transfer's share of the downtime, which ends when the source hears the link is whole)
+  const restoreMs = Math.round(performance.now() - t0);
   if (args.hold) {
     run.progress.phase = 'held';
     const go = await new Promise<boolean>((resolve) => {
@@ -147,7 +148,7 @@ export async function restore(call: OpCall, run: Running, args: OpArgs['restore'
     throw e;
   }
   const resumeMs = Math.round((performance.now() - t1) * 10) / 10;
-  ctx.log.info({ migration: m.id, pid: tree.root, restoreMs, resumeMs, external: tree.external.length }, 'restored');
+  ctx.log.info({ migration: m.id, pid: tree.root, restoreMs, buildMs: Math.round(tree.buildMs), resumeMs, external: tree.external.length }, 'restored');
   // the migration is over here: its key is spent
   reg.incoming.delete(m.id);
   // after the answer: deleting a GiB of images takes longer than the whole freeze did

@@ -363,6 +363,7 @@ function request() {
   if (f.compress.value) r.compress = f.compress.value;
   if (!f.autoConverge.checked) r.autoConverge = false;
   if (f.newPidns.checked) r.newPidns = true;
+  if (f.pidnsFallback.checked) r.pidnsFallback = true;
   const ips = splitList(f.moveIps.value);
   if (ips.length) r.moveIps = ips;
   return r;
