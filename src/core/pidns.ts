@@ -22,11 +22,11 @@ const HOSTINIT = fileURLToPath(new URL('../../../native/build/godwit-hostinit', 
  * `godwit restore ARGS` under a new init in a new PID namespace; `lastPid`: the restorer's own
  * PIDs (and its threads') come after it, clear of the tree's.
  */
-export function spawnInNewPidns(args: string[], stdio: 'inherit' | 'pipe' | StdioOptions, lastPid?: number): ChildProcess {
+export function spawnInNewPidns(args: string[], stdio: StdioOptions, lastPid?: number): ChildProcess {
   if (!existsSync(HOSTINIT)) throw new GodwitError(`helper ${HOSTINIT} is missing: run \`npm run build:native\``, 70);
   return spawn('unshare', ['--pid', '--fork', '--mount', '--mount-proc', '--propagation', 'slave', '--',
     HOSTINIT, '--until-empty', ...(lastPid ? ['--last-pid', String(lastPid)] : []), process.execPath, GODWIT, 'restore', ...args],
-  { stdio: stdio === 'inherit' ? 'inherit' : stdio === 'pipe' ? ['pipe', 'pipe', 'pipe'] : stdio });
+  { stdio });
 }
 
 /** `godwit restore ARGS` here, in this host's PID namespace. */

@@ -144,7 +144,8 @@ export class Builder {
     this.proc.stdin?.end();
     this.proc.stdout?.resume();
     this.proc.unref();
-    if (kill && !this.exited && this.pidns === false) this.proc.kill('SIGTERM');
+    // in a new PID namespace the process here is unshare: its stdin closing is what ends the builder
+    if (kill && !this.exited && !this.pidns) this.proc.kill('SIGTERM');
   }
 
   private tell(c: ToBuilder): void {

@@ -34,9 +34,10 @@ export async function serveBuilder(label: string, peers: RestorePeerOptions, inp
   const known: KnownLinks = new Map();
   let linked = false, ran = false;
   let tree: BuiltTree | null = null;
-  // every answer in the order of its command: each waits for the one before
+  // every answer in the order of its command: each waits for the one before, and a command that
+  // fails still gets its answer (the agent waits for one per command)
   let chain: Promise<void> = Promise.resolve();
-  const then = (f: () => Promise<void>) => { chain = chain.then(f, f); };
+  const then = (f: () => Promise<void>) => { chain = chain.then(f).catch((e: unknown) => say({ op: 'failed', why: errorMessage(e) })); };
   const lines = createInterface({ input });
   const next = lineReader(lines);
   let ended = false;

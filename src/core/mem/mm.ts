@@ -18,7 +18,7 @@ import type { ShmemDumper } from './shmem.js';
 import { attachSysv } from '../ipc/shm.js';
 import type { GhostDumper } from '../files/ghost.js';
 import type { DirtyTracker } from './track/tracker.js';
-import { clipRuns, subtract, append, union, intersect, withOwed, runsOutside, rangesOf, minus, type Range } from './track/ranges.js';
+import { clipRuns, subtract, append, union, intersect, withOwed, runsOutside, rangesOf, type Range } from './track/ranges.js';
 import { GodwitError } from '../errors.js';
 import { errnoName } from '../sys/errno.js';
 import { cstr } from '../sys/libc.js';
@@ -151,8 +151,8 @@ function layerSegments(layers: PageLayer[], vmas: VmaEntry[], held?: Pick<HeldMe
   for (let i = layers.length - 2; i >= 0; i--) zeroAfter[i] = union(zeroAfter[i + 1]!, zeroOf(layers[i + 1]!.pagemap.segments));
   return layers.map((l, i) => {
     if (i === layers.length - 1) return { dir: l.dir, segments: l.pagemap.segments };
-    let allowed = minus(final, union(layers.slice(i + 1).flatMap((n) => n.pagemap.fresh ?? []), zeroAfter[i]!));
-    if (held?.layers.has(resolve(l.dir))) allowed = minus(allowed, held.ranges);
+    let allowed = subtract(final, union(layers.slice(i + 1).flatMap((n) => n.pagemap.fresh ?? []), zeroAfter[i]!));
+    if (held?.layers.has(resolve(l.dir))) allowed = subtract(allowed, held.ranges);
     return { dir: l.dir, segments: clipSegments(l.pagemap.segments, allowed) };
   });
 }
@@ -225,7 +225,7 @@ export async function restoreMm(inj: Injection, mm: MmCore, layers: PageLayer[],
   const keptRanges: Range[] = [...kept].map((v) => [v.start, v.end]);
   const seed = readMaps(pid);
   const keep = (v: ProcVma) => v.start === inj.scratch || (SPECIAL as readonly string[]).includes(v.name.slice(1, -1)) || v.name === '[vsyscall]';
-  const clear: Call[] = minus(seed.filter((v) => !keep(v)).map((v): Range => [v.start, v.end]), keptRanges).map(([a, b]) => ({ name: 'munmap', nr: NR.munmap, args: [a, b - a] }));
+  const clear: Call[] = subtract(seed.filter((v) => !keep(v)).map((v): Range => [v.start, v.end]), keptRanges).map(([a, b]) => ({ name: 'munmap', nr: NR.munmap, args: [a, b - a] }));
   moveVdso(clear, seed, mm.vmas, hop);
   inj.reset(16);
   inj.batch(clear);

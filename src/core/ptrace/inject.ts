@@ -100,8 +100,8 @@ export class Injection {
       const part = calls.slice(i, i + room);
       const table = Buffer.alloc(part.length * 64);
       part.forEach((c, k) => {
-        table.writeBigInt64LE(BigInt(c.nr), k * 64);
-        for (let a = 0; a < 6; a++) table.writeBigInt64LE(BigInt(c.args[a] ?? 0), k * 64 + 8 + a * 8);
+        put64(table, c.nr, k * 64);
+        for (let a = 0; a < 6; a++) put64(table, c.args[a] ?? 0, k * 64 + 8 + a * 8);
       });
       const at = this.put(table);
       this.thread().runBatch(code, BATCH_CODE.length, at, part.length);
@@ -126,6 +126,13 @@ export class Injection {
   }
 
   close(): void { this.mem.close(); }
+}
+
+/** A syscall argument as 64 bits, without a BigInt for a plain number (-1 as all ones). */
+function put64(b: Buffer, v: number | bigint, at: number): void {
+  if (typeof v === 'bigint') { b.writeBigInt64LE(BigInt.asIntN(64, v), at); return; }
+  b.writeUInt32LE(v >>> 0, at);
+  b.writeInt32LE(Math.floor(v / 2 ** 32) | 0, at + 4);
 }
 
 export function readAuxv(pid: number): Buffer { return readFileSync(`/proc/${pid}/auxv`); }

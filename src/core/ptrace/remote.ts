@@ -76,7 +76,7 @@ export class RemoteThread {
   }
 
   /** From the single-step trap to an interrupt stop: PTRACE_CONT also clears the trap flag. */
-  parkThread(): void {
+  private parkThread(): void {
     ptrace(PTRACE.INTERRUPT, this.tid);
     ptrace(PTRACE.CONT, this.tid, 0, 0);
     for (;;) {

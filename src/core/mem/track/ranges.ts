@@ -135,23 +135,6 @@ export function withOwed(runs: Array<{ start: number; pages: number }>, owed: Ra
   return union(runs.map((r): Range => [r.start, r.start + r.pages * 4096]), owed).map(([a, b]) => ({ start: a, pages: (b - a) / 4096 }));
 }
 
-/** The parts of `a` that `b` does not cover, in one walk of both (both as sets: merged, in order). */
-export function minus(a: Range[], b: Range[]): Range[] {
-  const x = union(a), y = union(b);
-  const out: Range[] = [];
-  let j = 0;
-  for (const [s0, e] of x) {
-    let s = s0;
-    while (j < y.length && y[j]![1] <= s) j++;
-    for (let k = j; k < y.length && y[k]![0] < e; k++) {
-      if (y[k]![0] > s) out.push([s, y[k]![0]]);
-      s = Math.max(s, y[k]![1]);
-    }
-    if (s < e) out.push([s, e]);
-  }
-  return out;
-}
-
 /** Runs as address ranges. */
 export function rangesOf(runs: Array<{ start: number; pages: number }>): Range[] {
   return runs.map((r): Range => [r.start, r.start + r.pages * 4096]);
